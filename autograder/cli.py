@@ -1,0 +1,27 @@
+"""The ``mlphys`` command. Each subcommand lives in its own module; this file only wires them.
+
+User mistakes (missing files, bad options) end in a one-line message and a non-zero exit code,
+never a traceback: subcommands raise ``click.ClickException``/``click.UsageError`` for them.
+"""
+
+from __future__ import annotations
+
+import click
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="mlphys")
+def main() -> None:
+    """mlphys: quizzes and homework for Machine Learning for Physicists, and their grader."""
+
+
+def _register() -> None:
+    from autograder.answer_key import answer_key_command
+
+    main.add_command(answer_key_command)
+
+
+_register()
+
+if __name__ == "__main__":
+    main()
