@@ -6,17 +6,17 @@ names and conventions (batched row vectors: ``y[batch, n_in] @ w[n_in, n_out] + 
 the three known mistakes of the original code (see ``reference.backprop``).
 """
 
-from reference.activations import ACTIVATIONS, activation, derivative, jump, linear, reLU, sigmoid
+from reference.activations import ACTIVATIONS, derivative, jump, linear, lookup, reLU, sigmoid
 from reference.network import apply_layer, apply_net
 
 __all__ = [
     "ACTIVATIONS",
-    "activation",
     "apply_layer",
     "apply_net",
     "derivative",
     "jump",
     "linear",
+    "lookup",
     "reLU",
     "sigmoid",
 ]
