@@ -17,8 +17,10 @@ def main() -> None:
 
 def _register() -> None:
     from autograder.answer_key import answer_key_command
+    from autograder.demo import demo_command
 
     main.add_command(answer_key_command)
+    main.add_command(demo_command)
 
 
 _register()

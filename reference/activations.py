@@ -23,14 +23,17 @@ ArrayFn = Callable[[np.ndarray], np.ndarray]
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
-    """1 / (1 + exp(-z)), computed without overflow warnings for large |z|."""
+    """1 / (1 + exp(-z)); exp overflows to inf for z < -709, which correctly gives 0.
+
+    Written as in-place steps on one buffer: this is the hot loop of training and of the
+    forward/backward benchmark, and each temporary array costs as much as the exp itself.
+    """
     z = np.asarray(z, dtype=float)
-    out = np.empty_like(z)
-    pos = z >= 0
-    out[pos] = 1.0 / (1.0 + np.exp(-z[pos]))
-    ez = np.exp(z[~pos])
-    out[~pos] = ez / (1.0 + ez)
-    return out
+    e = np.negative(z, out=np.empty_like(z))
+    with np.errstate(over="ignore"):
+        np.exp(e, out=e)
+    e += 1.0
+    return np.reciprocal(e, out=e)
 
 
 def jump(z: np.ndarray) -> np.ndarray:
@@ -53,8 +56,15 @@ def tanh(z: np.ndarray) -> np.ndarray:
 
 
 def _d_sigmoid(z: np.ndarray) -> np.ndarray:
+    return _sigmoid_pair(z)[1]
+
+
+def _sigmoid_pair(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """sigmoid and its derivative s (1 - s) from one exp."""
     s = sigmoid(z)
-    return s * (1.0 - s)
+    ds = np.subtract(1.0, s)
+    ds *= s
+    return s, ds
 
 
 def _d_jump(z: np.ndarray) -> np.ndarray:
@@ -81,6 +91,12 @@ class Activation:
     f: ArrayFn
     df: ArrayFn
     df_train: ArrayFn
+
+    def f_and_df(self, z: np.ndarray, surrogate: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """(f(z), f'(z)) sharing work where possible (the forward pass needs both)."""
+        if self.f is sigmoid:
+            return _sigmoid_pair(z)
+        return self.f(z), (self.df_train(z) if surrogate else self.df(z))
 
 
 ACTIVATIONS: dict[str, Activation] = {

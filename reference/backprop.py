@@ -45,10 +45,10 @@ def forward(
     y = np.atleast_2d(np.asarray(y_in, dtype=float))
     y_layer, df_layer = [y], []
     for w, b, name in zip(weights, biases, activations, strict=True):
-        act = lookup(name)
-        z = y @ w + b
-        df_layer.append(act.df_train(z) if surrogate else act.df(z))
-        y = act.f(z)
+        z = y @ w
+        z += b
+        y, df = lookup(name).f_and_df(z, surrogate)
+        df_layer.append(df)
         y_layer.append(y)
     return y_layer, df_layer
 
@@ -61,7 +61,9 @@ def cost(y_out: np.ndarray, y_target: np.ndarray) -> float:
 
 def backward_step(delta: np.ndarray, w: np.ndarray, df: np.ndarray) -> np.ndarray:
     """Move the error one layer down: (delta @ w.T) * f'(z) (lecture 2's ``backward_step``)."""
-    return (delta @ w.T) * df
+    back = delta @ w.T
+    back *= df
+    return back
 
 
 def backprop_from_delta(
