@@ -21,6 +21,9 @@ def _register() -> None:
 
     main.add_command(answer_key_command)
     main.add_command(demo_command)
+    from autograder.grading.cli import grade_command
+
+    main.add_command(grade_command)
 
 
 _register()

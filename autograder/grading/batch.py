@@ -1,0 +1,206 @@
+"""The batch driver: ``grade_batch`` grades many submissions, resumably, in parallel.
+
+Streaming by design: the driver holds submission paths and hashes only; notebooks are read by
+the workers, and each result goes into the gradebook as soon as it arrives and is then dropped.
+Resuming is the gradebook's job: a submission whose (path, sha256, autograder sha256) already
+has a committed result is skipped, anything else is graded; a lock file stops two drivers from
+sharing one output directory.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from autograder.grading.flow import SubmissionResult, failed_result
+from autograder.grading.gradebook import Gradebook
+from autograder.grading.gradescope import gradescope_dict
+from autograder.grading.otter_zip import load_autograder
+from autograder.grading.outputs import submission_ids, write_outputs
+from autograder.grading.submissions import DEFAULT_MAX_NOTEBOOK_BYTES, discover, sha256_of
+from autograder.grading.workers import WorkerConfig, WorkerPool
+
+
+class BatchError(RuntimeError):
+    """A problem with the batch as a whole (a user mistake): no submission, directory locked."""
+
+
+@dataclass
+class BatchSummary:
+    out_dir: Path
+    csv_path: Path
+    gradebook_path: Path
+    submissions: int
+    graded: int
+    """graded in this run"""
+    skipped: int
+    """already had a committed result for the same file contents and autograder"""
+    incomplete: int
+    """results whose grading_status is not 'Completed' (timeouts, crashes, malformed files)"""
+    seconds: float
+    rows: int
+    results: dict[str, float] = field(default_factory=dict)
+    """submission path -> total points (this batch)"""
+
+
+class _Progress:
+    """A rich progress bar on a terminal; plain lines otherwise (logs, CI, pipes)."""
+
+    def __init__(self, total: int, enabled: bool = True):
+        self.total, self.done = total, 0
+        self.enabled = enabled
+        self.rich = None
+        if enabled and sys.stderr.isatty():
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self.rich = Progress(
+                TextColumn("grading"), BarColumn(), MofNCompleteColumn(),
+                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                TextColumn("{task.description}"), transient=False,
+            )
+            self.rich.start()
+            self.task = self.rich.add_task("", total=total)
+
+    def advance(self, name: str, text: str) -> None:
+        self.done += 1
+        if self.rich is not None:
+            self.rich.update(self.task, advance=1, description=f"{name}: {text}")
+        elif self.enabled:
+            print(f"[{self.done}/{self.total}] {name}: {text}", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.rich is not None:
+            self.rich.stop()
+
+
+def _default_limits(timeout: float | None, cell_timeout: float | None) -> Any:
+    import dataclasses
+
+    from autograder.grading.sandbox import Limits
+
+    limits = Limits()
+    changes: dict[str, Any] = {}
+    if timeout is not None:
+        changes["notebook_timeout"] = timeout
+    if cell_timeout is not None:
+        changes["cell_timeout"] = cell_timeout
+    return dataclasses.replace(limits, **changes) if changes else limits
+
+
+def grade_batch(
+    autograder_zip: str | Path,
+    submissions: Iterable[str | Path],
+    out_dir: str | Path,
+    *,
+    jobs: int | None = None,
+    limits: Any = None,
+    timeout: float | None = None,
+    cell_timeout: float | None = None,
+    max_notebook_bytes: int = DEFAULT_MAX_NOTEBOOK_BYTES,
+    progress: bool = True,
+    scratch_root: str | Path | None = None,
+    sandbox_factory: Any = None,
+    on_result: Callable[[str, SubmissionResult], None] | None = None,
+) -> BatchSummary:
+    """Grade ``submissions`` (files or directories) with ``autograder_zip`` into ``out_dir``.
+
+    Writes ``final_grades.csv``, ``results/<id>.json`` and ``gradebook.sqlite`` there. Raises
+    ``AutograderZipError`` (bad zip), ``FileNotFoundError`` (missing submission path) or
+    :class:`BatchError` (nothing to grade, directory in use) for user mistakes; one
+    submission's failure never raises: it becomes that submission's status.
+    """
+    t0 = time.monotonic()
+    spec = load_autograder(autograder_zip)
+    subs = list(discover(submissions))
+    if not subs:
+        raise BatchError("no submissions found (.ipynb files, .zip files or directories of them)")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    lock = open(out / ".mlphys-grade.lock", "w")  # noqa: SIM115 - held for the whole run
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        raise BatchError(f"another 'mlphys grade' is using {out}") from None
+    if limits is None:
+        limits = _default_limits(timeout, cell_timeout)
+    jobs = jobs or os.cpu_count() or 1
+    gb = Gradebook(out / "gradebook.sqlite")
+    own_scratch = scratch_root is None
+    scratch = Path(tempfile.mkdtemp(prefix="mlphys-grade-")) if own_scratch else Path(scratch_root)
+    try:
+        run_id = gb.start_run(str(spec.path), spec.sha256, jobs, len(subs))
+        paths = [str(s.path) for s in subs]
+        ids = submission_ids(paths)
+        batch: list[tuple[str, str, str]] = []
+        todo: list[tuple[str, str]] = []
+        for p in paths:
+            sha = sha256_of(Path(p))
+            batch.append((p, sha, ids[p]))
+            if gb.done_attempt(p, sha, spec.sha256) is None:
+                todo.append((p, sha))
+        skipped = len(subs) - len(todo)
+        bar = _Progress(len(todo), enabled=progress)
+        attempts: dict[str, int] = {}
+        shas = dict(todo)
+        results: dict[str, float] = {}
+        incomplete = 0
+
+        def started(key: str, path: str, pid: int | None) -> None:
+            attempts[key] = gb.begin_attempt(run_id, path, ids[path], shas[path], spec.sha256, pid)
+
+        def finished(key: str, path: str, result_d: dict[str, Any], rj: dict[str, Any]) -> None:
+            nonlocal incomplete
+            result = SubmissionResult.from_dict(result_d)
+            gb.finish_attempt(attempts.pop(key), result, rj)
+            results[path] = result.total
+            if result.grading_status != "Completed":
+                incomplete += 1
+            bar.advance(Path(path).name, f"{result.total:g}/{result.possible:g} "
+                                         f"({result.grading_status[:60]})")
+            if on_result is not None:
+                on_result(path, result)
+
+        def lost(key: str, path: str, why: str) -> None:
+            result = failed_result(spec, f"error: {why}")
+            finished(key, path, result.to_dict(),
+                     gradescope_dict(result.questions, spec.config, result.grading_status))
+
+        cfg = WorkerConfig(
+            autograder_path=str(spec.path), autograder_sha256=spec.sha256, limits=limits,
+            scratch_root=str(scratch), max_notebook_bytes=max_notebook_bytes,
+            sandbox_factory=sandbox_factory,
+        )
+        try:
+            if todo:
+                pool = WorkerPool(min(jobs, len(todo)), cfg)
+                pool.run(iter([(p, p) for p, _ in todo]), started, finished, lost)
+        finally:
+            bar.close()
+        rows = write_outputs(out, gb, spec, batch)
+        gb.finish_run(run_id)
+        return BatchSummary(
+            out_dir=out, csv_path=out / "final_grades.csv", gradebook_path=out / "gradebook.sqlite",
+            submissions=len(subs), graded=len(todo), skipped=skipped, incomplete=incomplete,
+            seconds=time.monotonic() - t0, rows=rows, results=results,
+        )
+    finally:
+        gb.close()
+        if own_scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
+        lock.close()

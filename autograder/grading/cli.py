@@ -1,0 +1,63 @@
+"""``mlphys grade``: grade Otter submissions without Docker, safely, resumably, in parallel.
+
+The command line is a contract other tools depend on:
+
+    mlphys grade --autograder ZIP [--out DIR] [--jobs N] [--timeout SECONDS]
+                 [--cell-timeout SECONDS] SUBMISSION ...
+
+User mistakes end in one line and exit code 1 (``click.ClickException``); a submission that
+fails to grade is not a mistake: it gets a row with its status and the exit code stays 0.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command("grade")
+@click.option("--autograder", "-a", "autograder", required=True, metavar="ZIP",
+              help="Otter autograder zip (from `otter assign` / `otter generate`).")
+@click.option("--out", "-o", "out_dir", default="mlphys-out", show_default=True, metavar="DIR",
+              help="Where final_grades.csv, results/ and gradebook.sqlite go.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
+              help="Parallel workers (default: the number of CPUs).")
+@click.option("--timeout", type=click.FloatRange(min=1), default=None, metavar="SECONDS",
+              help="Time limit for running one notebook (default 600).")
+@click.option("--cell-timeout", type=click.FloatRange(min=1), default=None, metavar="SECONDS",
+              help="Time limit for one cell (default 120).")
+@click.option("--max-notebook-mb", type=click.FloatRange(min=0.001), default=20.0,
+              show_default=True, help="Refuse notebooks larger than this.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress output.")
+@click.argument("submissions", nargs=-1, metavar="SUBMISSION ...")
+def grade_command(
+    autograder: str,
+    out_dir: str,
+    jobs: int | None,
+    timeout: float | None,
+    cell_timeout: float | None,
+    max_notebook_mb: float,
+    quiet: bool,
+    submissions: tuple[str, ...],
+) -> None:
+    """Grade SUBMISSION notebooks (.ipynb, Otter export zips, or directories of them)."""
+    from autograder.grading.batch import BatchError, grade_batch
+    from autograder.grading.otter_zip import AutograderZipError
+
+    if not submissions:
+        raise click.ClickException("no submissions given (pass .ipynb/.zip files or directories)")
+    try:
+        summary = grade_batch(
+            autograder, list(submissions), Path(out_dir), jobs=jobs, timeout=timeout,
+            cell_timeout=cell_timeout, max_notebook_bytes=int(max_notebook_mb * 1024 * 1024),
+            progress=not quiet,
+        )
+    except (AutograderZipError, BatchError, FileNotFoundError) as e:
+        raise click.ClickException(str(e)) from None
+    if not quiet:
+        click.echo(
+            f"graded {summary.graded}, already graded {summary.skipped}, "
+            f"{summary.incomplete} not completed normally; {summary.rows} rows in "
+            f"{summary.csv_path} ({summary.seconds:.1f} s)"
+        )

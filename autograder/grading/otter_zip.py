@@ -1,0 +1,200 @@
+"""Read and validate an Otter 7 Python autograder zip.
+
+Why our own reader instead of unzipping and calling Otter: we must never extract instructor
+files where student code can see them (Otter copies ``tests/`` next to the submission), and we
+must fail with one clear sentence on a zip that is not an Otter autograder. The zip is read into
+memory once; test files are kept as source text and turned into fresh Otter ``TestFile`` objects
+per grading run (Otter's objects store results on themselves).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import posixpath
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+MAX_AUTOGRADER_BYTES = 200 * 1024 * 1024
+MAX_MEMBER_BYTES = 50 * 1024 * 1024
+
+
+class AutograderZipError(ValueError):
+    """The autograder zip is missing, unreadable or not an Otter Python autograder."""
+
+
+@dataclass(frozen=True)
+class QuestionTests:
+    """One Otter test file (``tests/<stem>.py``): a question."""
+
+    name: str
+    """the question name (the test file's ``name``, which is what Otter keys results by)"""
+
+    stem: str
+    """the file stem that ``grader.check(stem)`` resolves to"""
+
+    path: str
+    """the path Otter reports, e.g. ``tests/q1.py``"""
+
+    source: str
+    ok_format: bool
+    possible: float
+    all_or_nothing: bool
+
+    def make_test_file(self) -> Any:
+        """A fresh Otter ``TestFile`` for one grading run (Otter stores results on it)."""
+        return _parse_test_file(self.source, self.path)
+
+
+@dataclass(frozen=True)
+class AutograderSpec:
+    """Everything the grader needs from an autograder zip."""
+
+    path: Path
+    sha256: str
+    config: dict[str, Any]
+    questions: tuple[QuestionTests, ...]
+    support_files: dict[str, bytes] = field(repr=False)
+    """``files/...`` entries that Otter copies next to the submission (data files etc.)"""
+
+    @property
+    def seed(self) -> int | None:
+        return self.config.get("seed")
+
+    @property
+    def seed_variable(self) -> str | None:
+        return self.config.get("seed_variable")
+
+    @property
+    def assignment_name(self) -> str | None:
+        return self.config.get("assignment_name")
+
+    def question(self, stem_or_name: str) -> QuestionTests | None:
+        for q in self.questions:
+            if q.stem == stem_or_name:
+                return q
+        return None
+
+    @property
+    def points_possible(self) -> dict[str, float]:
+        return {q.name: q.possible for q in self.questions}
+
+    @property
+    def total_possible(self) -> float:
+        return sum(q.possible for q in self.questions)
+
+    def ag_config(self) -> Any:
+        """Otter's ``AutograderConfig`` for this zip (used for results.json visibility rules)."""
+        from otter.run.run_autograder.autograder_config import AutograderConfig
+
+        return AutograderConfig(dict(self.config))  # fica ignores keys it does not know
+
+
+def _parse_test_file(source: str, path: str) -> Any:
+    """Mirror of ``otter.test_files.create_test_file`` for a test file given as text."""
+    from otter.test_files.exception_test import ExceptionTestFile
+    from otter.test_files.ok_test import OKTestFile
+
+    env: dict[str, Any] = {}
+    exec(compile(source, path, "exec"), env)  # instructor code from the autograder zip
+    if "OK_FORMAT" not in env:
+        raise AutograderZipError(f"{path} does not define OK_FORMAT (not an Otter test file)")
+    if env["OK_FORMAT"]:
+        if not isinstance(env.get("test"), dict):
+            raise AutograderZipError(f"{path} is OK-format but defines no 'test' dict")
+        return OKTestFile.from_spec(env["test"], path=path)
+    return ExceptionTestFile.from_string(source, path=path)
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def load_autograder(path: str | Path) -> AutograderSpec:
+    """Read ``path`` and return its spec, or raise :class:`AutograderZipError` with one line."""
+    path = Path(path)
+    if not path.exists():
+        raise AutograderZipError(f"autograder zip not found: {path}")
+    if not path.is_file():
+        raise AutograderZipError(f"autograder zip is not a file: {path}")
+    if path.stat().st_size > MAX_AUTOGRADER_BYTES:
+        raise AutograderZipError(f"autograder zip is larger than {MAX_AUTOGRADER_BYTES} bytes: {path}")
+    if not zipfile.is_zipfile(path):
+        raise AutograderZipError(f"not a zip file: {path}")
+    digest = sha256_file(path)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            members = {}
+            for info in zf.infolist():
+                if info.is_dir():
+                    continue
+                name = posixpath.normpath(info.filename.replace("\\", "/"))
+                if name.startswith(("../", "/")) or name == "..":
+                    continue
+                if name.startswith("tests/") or name == "otter_config.json" or name.startswith(
+                    "files/"
+                ):
+                    if info.file_size > MAX_MEMBER_BYTES:
+                        raise AutograderZipError(f"{name} in {path} is too large")
+                    members[name] = zf.read(info)
+    except (zipfile.BadZipFile, OSError, RuntimeError) as e:
+        raise AutograderZipError(f"cannot read autograder zip {path}: {e}") from None
+
+    config: dict[str, Any] = {}
+    if "otter_config.json" in members:
+        try:
+            config = json.loads(members["otter_config.json"].decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise AutograderZipError(f"otter_config.json in {path} is not valid JSON: {e}") from None
+        if not isinstance(config, dict):
+            raise AutograderZipError(f"otter_config.json in {path} is not a JSON object")
+    if config.get("lang", "python") != "python":
+        raise AutograderZipError(f"{path} is a {config.get('lang')!r} autograder; only Python is supported")
+    for key in ("seed",):
+        if config.get(key) is not None and not isinstance(config[key], int):
+            raise AutograderZipError(f"otter_config.json in {path}: {key} must be an integer")
+    if config.get("seed_variable") is not None and not str(config["seed_variable"]).isidentifier():
+        raise AutograderZipError(f"otter_config.json in {path}: seed_variable is not a Python name")
+
+    test_paths = sorted(
+        n for n in members
+        if n.startswith("tests/") and n.count("/") == 1 and n.endswith(".py")
+        and n != "tests/__init__.py"
+    )
+    if not test_paths:
+        raise AutograderZipError(
+            f"not an Otter autograder zip (no tests/*.py and "
+            f"{'an' if 'otter_config.json' in members else 'no'} otter_config.json): {path}"
+        )
+    questions = []
+    for tp in test_paths:
+        try:
+            source = members[tp].decode("utf-8")
+            tf = _parse_test_file(source, tp)
+        except AutograderZipError:
+            raise
+        except Exception as e:  # a broken instructor test file: say which one
+            raise AutograderZipError(f"cannot load test file {tp} from {path}: {type(e).__name__}: {e}") from None
+        questions.append(
+            QuestionTests(
+                name=str(tf.name),
+                stem=posixpath.splitext(posixpath.basename(tp))[0],
+                path=tp,
+                source=source,
+                ok_format=type(tf).__name__ == "OKTestFile",
+                possible=float(tf.possible),
+                all_or_nothing=bool(tf.all_or_nothing),
+            )
+        )
+    names = [q.name for q in questions]
+    if len(set(names)) != len(names):
+        raise AutograderZipError(f"two test files in {path} define the same question name")
+    support = {n[len("files/"):]: data for n, data in members.items() if n.startswith("files/")}
+    return AutograderSpec(path=path.resolve(), sha256=digest, config=config,
+                          questions=tuple(questions), support_files=support)
