@@ -1,0 +1,463 @@
+"""Wire format between the trusted grader and the sandboxed runner.
+
+Why a hand-made format: everything the sandbox sends is written by code the student controls
+(the runner lives in the student's process, so the student can patch it or write to its pipe).
+The trusted side must therefore decode with a parser that can only ever produce plain data: no
+pickle, no dill, no eval, no object hooks that import or call anything.
+
+Framing
+    Each message is one frame: a 4-byte big-endian length, then that many bytes of UTF-8 JSON.
+    A frame longer than ``MAX_FRAME_BYTES`` is refused from its header alone (nothing is
+    allocated for it). The top level of every frame is a JSON object ``{"op": str, ...}``.
+
+Values inside messages
+    ``encode_value``/``decode_value`` carry these, and ONLY these, types:
+
+    * ``None``, ``bool``, ``int``, ``float``, ``str`` -> JSON scalars;
+    * ``list`` -> JSON array;
+    * ``tuple`` -> ``{"$": "tuple", "v": [...]}``;
+    * ``dict`` with ``str`` keys -> ``{"$": "dict", "v": {...}}`` (always tagged, so a student's
+      dict can never be mistaken for a tag);
+    * ``complex`` -> ``{"$": "complex", "re": float, "im": float}``;
+    * ``numpy.ndarray`` of dtype kind b/i/u/f/c -> ``{"$": "nd", "npy": base64 NPY}`` (written
+      and read with ``allow_pickle=False``; the NPY header is checked against the data length
+      before anything is allocated);
+    * numpy scalars of those kinds -> ``{"$": "nps", "npy": ...}`` (a 0-d array);
+    * ``slice`` of ints/None -> ``{"$": "slice", "v": [start, stop, step]}``;
+    * an allow-listed module -> ``{"$": "module", "name": str}`` (each side resolves it to ITS
+      own import of that module);
+    * a remote object -> ``{"$": "handle", "id": int, "type": str, "flags": [str, ...]}``.
+
+    Anything else is a ``ProtocolError``. Nesting depth, item counts and frame size are capped.
+
+This module is also copied verbatim into the sandbox (as ``mlphys_protocol.py``), so it depends
+only on the standard library and, lazily, on NumPy.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import select
+import struct
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+MAX_FRAME_BYTES = 128 * 1024 * 1024
+"""Largest frame either side accepts; a bigger value is sent as a remote handle instead."""
+
+MAX_DEPTH = 48
+"""Deepest nesting of lists/tuples/dicts a decoded value may have."""
+
+MAX_ITEMS = 4_000_000
+"""Upper bound on JSON items per frame (checked by counting separators before parsing)."""
+
+MAX_TEXT = 10_000
+"""Longest type name / error message / question name kept from the sandbox."""
+
+HEADER = struct.Struct(">I")
+
+HANDLE_FLAGS = frozenset({"callable", "iterator", "iterable", "len", "getitem", "class"})
+"""Capabilities a remote handle may advertise (used only for local error messages)."""
+
+MODULE_ALLOWLIST = frozenset(
+    {
+        "numpy", "numpy.linalg", "numpy.random", "numpy.fft", "numpy.testing", "math", "cmath",
+        "random", "statistics", "collections", "itertools", "functools", "operator", "re",
+        "json", "string", "decimal", "fractions", "datetime", "time", "copy", "typing",
+        "dataclasses", "scipy", "scipy.optimize", "scipy.integrate", "scipy.stats",
+        "scipy.linalg", "scipy.special", "scipy.signal", "scipy.interpolate", "pandas",
+        "matplotlib", "matplotlib.pyplot", "seaborn", "sklearn", "torch",
+    }
+)
+"""Modules that resolve to the receiving side's own import instead of a remote handle."""
+
+NUMERIC_KINDS = frozenset("biufc")
+
+TAGS = frozenset({"tuple", "dict", "complex", "nd", "nps", "slice", "module", "handle"})
+
+
+class ProtocolError(Exception):
+    """A frame or value that does not follow this format (treat the peer as broken)."""
+
+
+class PeerClosedError(ProtocolError):
+    """The other end closed its side of the pipe (normally: the process died)."""
+
+
+class FrameTimeoutError(Exception):
+    """No complete frame arrived before the deadline."""
+
+
+# --------------------------------------------------------------------------------------------
+# Framing
+# --------------------------------------------------------------------------------------------
+
+
+def pack_frame(message: dict[str, Any]) -> bytes:
+    """Serialize one message to a length-prefixed frame (raises ``ProtocolError`` if too big).
+
+    ``ensure_ascii`` keeps lone surrogates from making the UTF-8 encoding fail.
+    """
+    payload = json.dumps(message, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+    if len(payload) > MAX_FRAME_BYTES:
+        raise ProtocolError(f"frame of {len(payload)} bytes exceeds {MAX_FRAME_BYTES}")
+    return HEADER.pack(len(payload)) + payload
+
+
+def parse_payload(payload: bytes) -> dict[str, Any]:
+    """Parse one frame body into a message dict, refusing anything that is not plain JSON.
+
+    Why the separator count: ``json.loads`` builds the whole structure before we can look at
+    it, so an item cap must be enforced on the raw bytes to bound the memory it could use.
+    """
+    if payload.count(b",") + payload.count(b"[") + payload.count(b"{") > MAX_ITEMS:
+        raise ProtocolError("frame holds too many items")
+    try:
+        message = json.loads(payload.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise ProtocolError(f"malformed frame: {type(exc).__name__}") from None
+    if type(message) is not dict or type(message.get("op")) is not str:
+        raise ProtocolError("a frame must be a JSON object with a string 'op'")
+    return message
+
+
+def write_frame(fd: int, message: dict[str, Any], deadline: float | None = None) -> None:
+    """Write one frame to a (possibly non-blocking) fd, giving up at ``deadline``.
+
+    Why the deadline: a peer that stops reading must not be able to block the writer forever.
+    ``BrokenPipeError`` (peer gone) is reported as ``PeerClosedError``.
+    """
+    data = memoryview(pack_frame(message))
+    while data:
+        try:
+            n = os.write(fd, data)
+        except BlockingIOError:
+            _wait_fd(fd, deadline, for_write=True)
+            continue
+        except (BrokenPipeError, ConnectionResetError):
+            raise PeerClosedError("peer closed the pipe") from None
+        data = data[n:]
+
+
+def _wait_fd(fd: int, deadline: float | None, for_write: bool = False) -> None:
+    """Block until ``fd`` is ready or raise ``FrameTimeoutError`` once ``deadline`` passes."""
+    timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+    rlist, wlist = ([], [fd]) if for_write else ([fd], [])
+    ready = select.select(rlist, wlist, [], timeout)
+    if not (ready[0] or ready[1]):
+        raise FrameTimeoutError("timed out waiting for the peer")
+
+
+class FrameReader:
+    """Incremental reader of frames from one fd (blocking or non-blocking).
+
+    The reader keeps at most one partial frame in memory and refuses oversized frames from
+    their header, so a hostile writer cannot make the reader allocate more than
+    ``MAX_FRAME_BYTES`` plus one read chunk.
+    """
+
+    def __init__(self, fd: int, max_frame: int = MAX_FRAME_BYTES) -> None:
+        self.fd = fd
+        self.max_frame = max_frame
+        self._buf = bytearray()
+
+    def has_buffered_frame(self) -> bool:
+        """True if a complete frame is already buffered (no read needed)."""
+        if len(self._buf) < HEADER.size:
+            return False
+        (length,) = HEADER.unpack_from(self._buf)
+        return len(self._buf) >= HEADER.size + length
+
+    def read(self, deadline: float | None = None,
+             extra_fd: int | None = None,
+             on_extra: Callable[[], None] | None = None) -> dict[str, Any]:
+        """Return the next message; ``FrameTimeoutError`` at ``deadline``; ``PeerClosedError`` on EOF.
+
+        ``extra_fd``/``on_extra``: a second fd to watch while waiting (e.g. a pidfd telling
+        that the peer process exited); ``on_extra`` is called when it becomes readable and is
+        expected to raise.
+        """
+        while True:
+            frame = self._take_frame()
+            if frame is not None:
+                return parse_payload(frame)
+            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+            fds = [self.fd] if extra_fd is None else [self.fd, extra_fd]
+            ready, _, _ = select.select(fds, [], [], timeout)
+            if not ready:
+                raise FrameTimeoutError("timed out waiting for a frame")
+            if self.fd in ready:
+                self._fill()
+            elif extra_fd in ready and on_extra is not None:
+                on_extra()
+
+    def _fill(self) -> None:
+        """Read what is available into the buffer; EOF becomes ``PeerClosedError``."""
+        try:
+            chunk = os.read(self.fd, 1 << 20)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            raise PeerClosedError(f"read failed: {exc}") from None
+        if not chunk:
+            raise PeerClosedError("peer closed the pipe")
+        self._buf += chunk
+
+    def _take_frame(self) -> bytes | None:
+        """Pop one complete frame body from the buffer, checking the length header first."""
+        if len(self._buf) < HEADER.size:
+            return None
+        (length,) = HEADER.unpack_from(self._buf)
+        if length > self.max_frame:
+            raise ProtocolError(f"frame header announces {length} bytes (max {self.max_frame})")
+        end = HEADER.size + length
+        if len(self._buf) < end:
+            return None
+        body = bytes(self._buf[HEADER.size:end])
+        del self._buf[:end]
+        return body
+
+
+# --------------------------------------------------------------------------------------------
+# Values
+# --------------------------------------------------------------------------------------------
+
+
+class TooBigError(Exception):
+    """Raised by the encoder when a value would not fit in a frame (send a handle instead)."""
+
+
+class _Budget:
+    """Running size estimate of an encoding, so huge or self-referencing values stop early."""
+
+    __slots__ = ("items", "nbytes")
+
+    def __init__(self) -> None:
+        self.items = 0
+        self.nbytes = 0
+
+    def spend(self, items: int, nbytes: int) -> None:
+        self.items += items
+        self.nbytes += nbytes
+        if self.items > MAX_ITEMS // 2 or self.nbytes > MAX_FRAME_BYTES // 2:
+            raise TooBigError("value too large for one frame")
+
+
+def _numpy() -> Any:
+    """NumPy if it is already imported (no array can exist otherwise), else None."""
+    return sys.modules.get("numpy")
+
+
+def is_numeric_dtype(dtype: Any) -> bool:
+    """Plain numeric/bool dtype: no objects, no fields, no sub-arrays."""
+    return (dtype.kind in NUMERIC_KINDS and not dtype.hasobject
+            and dtype.fields is None and dtype.subdtype is None)
+
+
+def array_to_b64(array: Any) -> str:
+    """NPY bytes of a numeric array, base64 text (``allow_pickle=False``)."""
+    np = _numpy()
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def array_from_b64(text: Any) -> Any:
+    """Decode base64 NPY into a numeric ndarray, validating before allocating.
+
+    Why the manual header check: ``np.load`` on a byte buffer allocates the array announced
+    by the header before reading the data, so a lying header could ask for terabytes.
+    """
+    import numpy as np
+    from numpy.lib import format as npy_format
+
+    if type(text) is not str:
+        raise ProtocolError("array payload must be a string")
+    try:
+        raw = base64.b64decode(text.encode("ascii"), validate=True)
+        stream = io.BytesIO(raw)
+        version = npy_format.read_magic(stream)
+        if version == (1, 0):
+            shape, fortran, dtype = npy_format.read_array_header_1_0(stream)
+        elif version == (2, 0):
+            shape, fortran, dtype = npy_format.read_array_header_2_0(stream)
+        else:
+            raise ProtocolError(f"unsupported NPY version {version}")
+        if not is_numeric_dtype(dtype):
+            raise ProtocolError(f"array dtype {dtype} is not plain numeric")
+        count = 1
+        for dim in shape:
+            count *= int(dim)
+        if count * dtype.itemsize != len(raw) - stream.tell():
+            raise ProtocolError("array data length does not match its header")
+        stream.seek(0)
+        array = np.load(stream, allow_pickle=False)
+    except ProtocolError:
+        raise
+    except Exception as exc:  # any parse failure of untrusted bytes is a protocol error
+        raise ProtocolError(f"bad array payload: {type(exc).__name__}: {exc}") from None
+    if type(array) is not np.ndarray or not is_numeric_dtype(array.dtype):
+        raise ProtocolError("array payload did not decode to a numeric ndarray")
+    return array
+
+
+def _check_text(value: Any, what: str, limit: int = MAX_TEXT) -> str:
+    if type(value) is not str or len(value) > limit:
+        raise ProtocolError(f"{what} must be a string of at most {limit} characters")
+    return value
+
+
+def decode_value(obj: Any,
+                 make_handle: Callable[[int, str, frozenset[str]], Any],
+                 resolve_module: Callable[[str], Any],
+                 depth: int = 0) -> Any:
+    """Turn one parsed JSON value into plain data (see the module docstring for the types).
+
+    ``make_handle(id, type_name, flags)`` builds the local stand-in for a remote object;
+    ``resolve_module(name)`` returns the local module for an allow-listed name. Neither is
+    ever given anything but validated ints/strings.
+    """
+    if depth > MAX_DEPTH:
+        raise ProtocolError("value nested too deeply")
+    kind = type(obj)
+    if obj is None or kind in (bool, int, float, str):
+        return obj
+    if kind is list:
+        return [decode_value(item, make_handle, resolve_module, depth + 1) for item in obj]
+    if kind is not dict:
+        raise ProtocolError(f"unexpected JSON type {kind.__name__}")
+    tag = obj.get("$")
+    if type(tag) is not str or tag not in TAGS:
+        raise ProtocolError("JSON object without a known '$' tag")
+    return _decode_tagged(tag, obj, make_handle, resolve_module, depth)
+
+
+_TAG_KEYS = {
+    "tuple": {"$", "v"}, "dict": {"$", "v"}, "complex": {"$", "re", "im"}, "nd": {"$", "npy"},
+    "nps": {"$", "npy"}, "slice": {"$", "v"}, "module": {"$", "name"},
+    "handle": {"$", "id", "type", "flags"},
+}
+
+
+def _decode_tagged(tag: str, obj: dict[str, Any],
+                   make_handle: Callable[[int, str, frozenset[str]], Any],
+                   resolve_module: Callable[[str], Any], depth: int) -> Any:
+    """Decode one tagged object after checking it has exactly the expected keys."""
+    if set(obj) != _TAG_KEYS[tag]:
+        raise ProtocolError(f"tag {tag!r} with unexpected keys")
+    value = obj.get("v")
+    if tag == "tuple":
+        if type(value) is not list:
+            raise ProtocolError("tuple payload must be a list")
+        return tuple(decode_value(item, make_handle, resolve_module, depth + 1) for item in value)
+    if tag == "dict":
+        if type(value) is not dict:
+            raise ProtocolError("dict payload must be an object")
+        return {key: decode_value(item, make_handle, resolve_module, depth + 1)
+                for key, item in value.items()}
+    if tag == "complex":
+        re_, im_ = obj["re"], obj["im"]
+        if type(re_) not in (int, float) or type(im_) not in (int, float):
+            raise ProtocolError("complex parts must be numbers")
+        return complex(re_, im_)
+    if tag == "nd":
+        return array_from_b64(obj["npy"])
+    if tag == "nps":
+        array = array_from_b64(obj["npy"])
+        if array.shape != ():
+            raise ProtocolError("numpy scalar payload must be 0-d")
+        return array[()]
+    if tag == "slice":
+        if (type(value) is not list or len(value) != 3
+                or any(v is not None and type(v) is not int for v in value)):
+            raise ProtocolError("slice payload must be three ints or nulls")
+        return slice(*value)
+    if tag == "module":
+        name = _check_text(obj["name"], "module name", 200)
+        if name not in MODULE_ALLOWLIST:
+            raise ProtocolError(f"module {name!r} is not allow-listed")
+        return resolve_module(name)
+    handle_id, flags = obj["id"], obj["flags"]
+    if type(handle_id) is not int or handle_id < 0:
+        raise ProtocolError("handle id must be a non-negative int")
+    type_name = _check_text(obj["type"], "handle type name", 200)
+    if type(flags) is not list or any(type(f) is not str or f not in HANDLE_FLAGS for f in flags):
+        raise ProtocolError("handle flags must be known strings")
+    return make_handle(handle_id, type_name, frozenset(flags))
+
+
+def encode_value(obj: Any,
+                 handle_for: Callable[[Any], dict[str, Any]],
+                 module_name: Callable[[Any], str | None],
+                 budget: _Budget | None = None,
+                 depth: int = 0) -> Any:
+    """Encode ``obj`` for the wire, using EXACT type checks.
+
+    Why exact types: a subclass of ``int``/``list``/``ndarray`` can carry a rigged ``__eq__``
+    or ``__repr__``; it must reach the other side as an opaque handle, never as a look-alike
+    of plain data. ``handle_for(obj)`` returns the handle tag for anything not plain;
+    ``module_name(obj)`` returns an allow-listed module name or None. Raises ``TooBigError`` when
+    the value would not fit in a frame (callers then send a handle for the whole value).
+    """
+    budget = budget if budget is not None else _Budget()
+    kind = type(obj)
+    if obj is None or kind is bool or kind is float:
+        budget.spend(1, 24)
+        return obj
+    if kind is int:
+        if obj.bit_length() > 12_000:  # JSON ints beyond ~4300 digits are refused by Python
+            return handle_for(obj)
+        budget.spend(1, 24 + obj.bit_length() // 3)
+        return obj
+    if kind is str:
+        budget.spend(1, 2 + len(obj) * 2)
+        return obj
+    if kind is complex:
+        budget.spend(1, 64)
+        return {"$": "complex", "re": obj.real, "im": obj.imag}
+    if depth >= MAX_DEPTH:
+        return handle_for(obj)
+    if kind is list or kind is tuple:
+        budget.spend(len(obj) + 1, 8)
+        items = [encode_value(item, handle_for, module_name, budget, depth + 1) for item in obj]
+        return items if kind is list else {"$": "tuple", "v": items}
+    if kind is dict:
+        if not all(type(key) is str for key in obj):
+            return handle_for(obj)
+        budget.spend(len(obj) + 1, 8)
+        return {"$": "dict", "v": {key: encode_value(value, handle_for, module_name, budget,
+                                                     depth + 1) for key, value in obj.items()}}
+    if kind is slice:
+        parts = [obj.start, obj.stop, obj.step]
+        if all(p is None or type(p) is int for p in parts):
+            budget.spend(4, 64)
+            return {"$": "slice", "v": parts}
+        return handle_for(obj)
+    encoded = _encode_numpy(obj, budget)
+    if encoded is not None:
+        return encoded
+    name = module_name(obj)
+    if name is not None:
+        return {"$": "module", "name": name}
+    return handle_for(obj)
+
+
+def _encode_numpy(obj: Any, budget: _Budget) -> dict[str, Any] | None:
+    """Encode exact ndarrays and numpy scalars of numeric dtype; None for anything else."""
+    np = _numpy()
+    if np is None:
+        return None
+    kind = type(obj)
+    if kind is np.ndarray and is_numeric_dtype(obj.dtype):
+        budget.spend(1, int(obj.nbytes) * 4 // 3 + 200)
+        return {"$": "nd", "npy": array_to_b64(obj)}
+    if (isinstance(obj, np.generic) and kind.__module__ == "numpy"
+            and is_numeric_dtype(obj.dtype)):
+        budget.spend(1, 300)
+        return {"$": "nps", "npy": array_to_b64(np.asarray(obj))}
+    return None

@@ -1,0 +1,188 @@
+"""Trusted-side stand-ins for objects that live in the sandbox.
+
+A ``RemoteHandle`` forwards only a few operations (call, iteration, ``next``, indexing,
+``len``, public attribute reads) to the sandbox, and answers everything that could decide a
+test locally: ``==``/``!=``/``<``/``hash`` are identity-based and ``repr``/``str`` are a fixed
+local text. A student object therefore can never make a comparison true or print the text a
+doctest expects. Results of forwarded operations come back as plain data or new handles.
+
+``RemoteNamespace`` is the lazy ``Mapping`` view of the student's globals returned by
+``Sandbox.namespace``: every lookup asks the sandbox for the value as it is now.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from autograder.grading.sandbox import Sandbox
+
+
+class RemoteError(Exception):
+    """Student code raised while a test called into the sandbox.
+
+    ``type_name`` and ``message`` are the student's exception type name and text (untrusted
+    text; never show it as grader output without care). When the remote exception is a
+    built-in ``Exception`` subclass (``ValueError``, ``TypeError``...), the raised object is
+    also an instance of that built-in, so ``except ValueError`` in a test works.
+    """
+
+    def __init__(self, type_name: str, message: str, module: str = "") -> None:
+        super().__init__(f"{type_name}: {message}" if message else type_name)
+        self.type_name = type_name
+        self.message = message
+        self.module = module
+
+
+class SandboxTimeout(Exception):  # noqa: N818  (name fixed by the API contract)
+    """A cell or a remote call exceeded its time limit."""
+
+
+class SandboxDied(Exception):  # noqa: N818  (name fixed by the API contract)
+    """The sandbox process is gone (crash, ``os._exit``, kill, OOM, protocol violation)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class SandboxProtocolError(SandboxDied):
+    """The sandbox sent something that is not valid protocol; it has been killed."""
+
+
+_ERROR_CLASSES: dict[str, type[RemoteError]] = {}
+
+
+def remote_error(type_name: str, message: str, module: str) -> RemoteError:
+    """Build a ``RemoteError``, mixing in the matching built-in exception class if any.
+
+    Only ``Exception`` subclasses are mixed in: a student's ``SystemExit`` or
+    ``KeyboardInterrupt`` must never behave as one in the grading process.
+    """
+    builtin = getattr(builtins, type_name, None) if module == "builtins" else None
+    if (isinstance(builtin, type) and issubclass(builtin, Exception)
+            and not issubclass(builtin, StopIteration)):
+        klass = _ERROR_CLASSES.get(type_name)
+        if klass is None:
+            try:
+                klass = type(f"Remote{type_name}", (RemoteError, builtin), {})
+            except TypeError:  # incompatible layout: plain RemoteError
+                klass = RemoteError
+            _ERROR_CLASSES[type_name] = klass
+        error = klass.__new__(klass)
+        RemoteError.__init__(error, type_name, message, module)
+        return error
+    return RemoteError(type_name, message, module)
+
+
+class RemoteHandle:
+    """An object living in the sandbox (see the module docstring for what is forwarded)."""
+
+    __slots__ = ("_sandbox", "_id", "_type_name", "_flags", "__weakref__")
+
+    def __init__(self, sandbox: Sandbox, handle_id: int, type_name: str,
+                 flags: frozenset[str]) -> None:
+        object.__setattr__(self, "_sandbox", sandbox)
+        object.__setattr__(self, "_id", handle_id)
+        object.__setattr__(self, "_type_name", type_name)
+        object.__setattr__(self, "_flags", flags)
+
+    # -- local, never forwarded -------------------------------------------------------------
+    @property
+    def remote_type(self) -> str:
+        """The remote object's type name (as reported by the sandbox: untrusted text)."""
+        return self._type_name
+
+    @property
+    def remote_flags(self) -> frozenset[str]:
+        """Capabilities the sandbox advertised (``callable``, ``iterator``, ``len``...)."""
+        return self._flags
+
+    def __repr__(self) -> str:
+        return f"<remote {self._type_name} object>"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    def __ne__(self, other: object) -> bool:
+        return self is not other
+
+    __hash__ = object.__hash__
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("remote objects are read-only")
+
+    def __reduce__(self) -> Any:
+        raise TypeError("a remote handle cannot be pickled or copied")
+
+    def __del__(self) -> None:
+        sandbox = getattr(self, "_sandbox", None)
+        if sandbox is not None:
+            sandbox._release(self._id)
+
+    # -- forwarded to the sandbox -----------------------------------------------------------
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._sandbox._request({"op": "call", "h": self._id, "args": list(args),
+                                       "kwargs": kwargs}, encode=("args", "kwargs"))
+
+    def __iter__(self) -> RemoteHandle:
+        result = self._sandbox._request({"op": "iter", "h": self._id})
+        if not isinstance(result, RemoteHandle):
+            raise TypeError("remote iter() did not return an iterator")
+        return result
+
+    def __next__(self) -> Any:
+        return self._sandbox._request({"op": "next", "h": self._id})
+
+    def __getitem__(self, key: Any) -> Any:
+        return self._sandbox._request({"op": "getitem", "h": self._id, "key": key},
+                                      encode=("key",))
+
+    def __len__(self) -> int:
+        if "len" not in self._flags:
+            raise TypeError(f"object of type '{self._type_name}' has no len()")
+        result = self._sandbox._request({"op": "len", "h": self._id})
+        if type(result) is not int or result < 0:
+            raise TypeError("remote len() did not return a non-negative int")
+        return result
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self._sandbox._request({"op": "getattr", "h": self._id, "name": name})
+
+
+class RemoteNamespace(Mapping[str, Any]):
+    """Lazy view of the student's globals; each lookup reflects the sandbox right now."""
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        self._sandbox = sandbox
+
+    def __getitem__(self, name: str) -> Any:
+        if type(name) is not str:
+            raise KeyError(name)
+        return self._sandbox._request({"op": "get", "name": name}, missing_key=name)
+
+    def __contains__(self, name: object) -> bool:
+        if type(name) is not str:
+            return False
+        return self._sandbox._request({"op": "has", "name": name}) is True
+
+    def keys(self) -> list[str]:  # type: ignore[override]
+        names = self._sandbox._request({"op": "keys"})
+        if type(names) is not list or not all(type(n) is str for n in names):
+            raise SandboxDied("sandbox returned a malformed list of names")
+        return names
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.keys())
+
+    def __len__(self) -> int:
+        return len(self.keys())
+
+    def __repr__(self) -> str:
+        return "<student namespace (remote)>"
