@@ -178,7 +178,8 @@ def grade_submission(
                 if step.seed_source:
                     outcome = sandbox.run_cell(step.seed_source)
                 if outcome is None or outcome.status == "ok":
-                    sandbox.checkpoint(step.question, on_check)
+                    for question in step.questions:
+                        sandbox.checkpoint(question, on_check)
             if outcome is not None and outcome.status != "ok":
                 result.cell_errors += 1
                 kind = None

@@ -35,7 +35,8 @@ class CellStep:
 
 @dataclass(frozen=True)
 class CheckStep:
-    question: str
+    questions: tuple[str, ...]
+    """Otter's generated check cell checks these, in order"""
     seed_source: str | None
     """code Otter would prefix to its generated check cell (run in the sandbox first)"""
 
@@ -112,9 +113,9 @@ def plan(
         # Otter's add_checks applies to any cell type carrying the metadata
         tests = otter_meta.get("tests")
         if tests and isinstance(tests, list):
-            for q in tests:
-                if isinstance(q, str):
-                    steps.append(CheckStep(q, None))
+            names = tuple(q for q in tests if isinstance(q, str))
+            if names:
+                steps.append(CheckStep(names, None))
     if seed is None:
         return steps
     if seed_variable is None:
@@ -132,5 +133,5 @@ def plan(
             else:
                 seeded.append(CellStep(f"{do_seed}\n{step.source}", step.index))
         else:
-            seeded.append(CheckStep(step.question, do_seed))
+            seeded.append(CheckStep(step.questions, do_seed))
     return head + seeded

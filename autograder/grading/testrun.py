@@ -207,7 +207,7 @@ def safe_repr(value: Any, _depth: int = 0) -> str:
     if _depth > 50:
         return "..."
     if isinstance(value, _remote_type()):
-        return f"<student object of type {_type_name(value)}>"
+        return repr(value)  # RemoteHandle.__repr__ is local text, never the student's
     if isinstance(value, list):
         return "[" + ", ".join(safe_repr(v, _depth + 1) for v in value) + "]"
     if isinstance(value, tuple) and type(value) is tuple:
@@ -218,11 +218,6 @@ def safe_repr(value: Any, _depth: int = 0) -> str:
             f"{safe_repr(k, _depth + 1)}: {safe_repr(v, _depth + 1)}" for k, v in value.items()
         ) + "}"
     return repr(value)
-
-
-def _type_name(value: Any) -> str:
-    name = getattr(type(value), "type_name", None) or getattr(value, "_type_name", None)
-    return name if isinstance(name, str) else type(value).__name__
 
 
 def _displayhook(value: Any) -> None:
