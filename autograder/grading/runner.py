@@ -76,11 +76,13 @@ class Capture:
     def getvalue(self) -> str:
         with self.lock:
             text = "".join(self.parts)
-            raw = text.encode("utf-8", "replace")[: self.limit]
-            text = raw.decode("utf-8", "ignore")
-            if self.dropped:
-                text += f"\n[output truncated: {self.dropped} more characters dropped]\n"
-            return text
+            raw = text.encode("utf-8", "replace")
+            note = ""
+            if self.dropped or len(raw) > self.limit:
+                note = f"\n[output truncated: {self.dropped} more characters dropped]\n"
+            # the whole text, note included, stays within ``limit`` bytes
+            raw = raw[: max(0, self.limit - len(note))]
+            return raw.decode("utf-8", "ignore") + note
 
 
 class CaptureStream:
@@ -117,6 +119,29 @@ class CaptureStream:
     def writable(self) -> bool:
         return True
 
+    @property
+    def buffer(self) -> BinaryCaptureStream:
+        """``sys.stdout.buffer`` for code that writes bytes."""
+        return BinaryCaptureStream(self)
+
+
+class BinaryCaptureStream:
+    """Bytes view of a CaptureStream (decoded as UTF-8 with replacement)."""
+
+    def __init__(self, text_stream: CaptureStream) -> None:
+        self._text = text_stream
+
+    def write(self, data: Any) -> int:
+        raw = bytes(data)
+        self._text.write(raw.decode("utf-8", "replace"))
+        return len(raw)
+
+    def flush(self) -> None:
+        pass
+
+    def fileno(self) -> int:
+        return self._text.fileno()
+
 
 class State:
     """Runner-wide state (one instance)."""
@@ -130,6 +155,7 @@ class State:
         self.in_user_code = False
         self.serving_call = False
         self.checks = 0
+        self.cell_seq: Any = None
         self.handles: dict[int, Any] = {}
         self.handle_ids: dict[int, tuple[int, Any]] = {}
         self.next_handle = 1
@@ -353,8 +379,9 @@ def _exception_text(exc: BaseException) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def run_cell(state: State, source: str) -> None:
+def run_cell(state: State, source: str, seq: Any) -> None:
     """Run one cell with IPython semantics; errors are reported, never fatal."""
+    state.cell_seq = seq
     state.capture = Capture(state.output_limit)
     sys.stdout, sys.stderr = state.stdout, state.stderr
     error: BaseException | None = None
@@ -376,7 +403,7 @@ def run_cell(state: State, source: str) -> None:
         status = "error"
     text = None if error is None else f"{_type_name(error)}: {_exception_text(error)}"
     send(state, {"op": "cell_done", "status": status, "error": text,
-                 "output": state.capture.getvalue()})
+                 "output": state.capture.getvalue(), "seq": seq})
 
 
 def checkpoint(state: State, question: Any) -> None:
@@ -388,7 +415,7 @@ def checkpoint(state: State, question: Any) -> None:
     saved = state.in_user_code
     state.in_user_code = False
     try:
-        send(state, {"op": "check", "q": question[:200]})
+        send(state, {"op": "check", "q": question[:200], "seq": state.cell_seq})
         serve(state, stop_op="resume")
     finally:
         state.in_user_code = saved
@@ -419,8 +446,10 @@ def call_user(state: State, function: Any, *args: Any) -> dict[str, Any]:
         return {"op": "ok", "value": encode(state, reply), "out": out}
     if isinstance(failure, StopIteration) and function is next:
         return {"op": "stop", "out": out}
-    klass = type(failure)
-    module = klass.__dict__.get("__module__", "")
+    try:
+        module = type.__dict__["__module__"].__get__(type(failure))
+    except Exception:
+        module = ""
     return {"op": "raise", "type": _type_name(failure),
             "module": module if type(module) is str else "", "message":
             _exception_text(failure), "out": out}
@@ -494,7 +523,7 @@ def serve(state: State, stop_op: str | None) -> None:
         if op == stop_op:
             return
         if op == "cell" and stop_op is None and type(message.get("source")) is str:
-            run_cell(state, message["source"])
+            run_cell(state, message["source"], message.get("seq"))
             continue
         if op == "exit":
             os._exit(0)
@@ -504,6 +533,7 @@ def serve(state: State, stop_op: str | None) -> None:
             state.in_user_code = False
             reply = {"op": "raise", "type": type(exc).__name__, "module": "builtins",
                      "message": _exception_text(exc), "out": ""}
+        reply["seq"] = message.get("seq")
         send(state, reply)
 
 

@@ -232,6 +232,7 @@ class Sandbox:
         self._handles: weakref.WeakValueDictionary[int, RemoteHandle] = (
             weakref.WeakValueDictionary())
         self._notebook_used = 0.0
+        self._seq = 0
         self._finalizer: weakref.finalize | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -446,11 +447,22 @@ class Sandbox:
         self._keeper.wait()
         raise SandboxDied(_describe_exit(self._keeper.returncode))
 
-    def _read(self, deadline: float) -> dict[str, Any]:
-        """Next frame; ``FrameTimeoutError``; ``SandboxDied`` if the sandbox is gone."""
+    def _next_seq(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def _read(self, deadline: float, seq: int | None = None) -> dict[str, Any]:
+        """Next frame; ``FrameTimeoutError``; ``SandboxDied`` if the sandbox is gone.
+
+        ``seq``: the sequence number the frame must carry (a stray or replayed frame is a
+        protocol error rather than an answer to the wrong question).
+        """
         assert self._reader is not None
         try:
-            return self._reader.read(deadline, extra_fd=self._pidfd, on_extra=self._died)
+            message = self._reader.read(deadline, extra_fd=self._pidfd, on_extra=self._died)
+            if seq is not None and message.get("seq") != seq:
+                raise protocol.ProtocolError("frame out of sequence")
+            return message
         except protocol.PeerClosedError:
             keeper = self._keeper
             code = None
@@ -505,15 +517,17 @@ class Sandbox:
         cell_deadline = started + self.limits.cell_timeout
         pending: BaseException | None = None
         try:
-            self._write({"op": "cell", "source": source}, started + self.limits.call_timeout)
+            seq = self._next_seq()
+            self._write({"op": "cell", "source": source, "seq": seq},
+                        started + self.limits.call_timeout)
             self._state = "running"
             while True:
                 deadline = min(cell_deadline, notebook_deadline)
                 try:
-                    message = self._read(deadline)
+                    message = self._read(deadline, seq)
                 except protocol.FrameTimeoutError:
                     which = ("cell" if cell_deadline <= notebook_deadline else "notebook")
-                    return self._interrupt_cell(which)
+                    return self._interrupt_cell(which, seq)
                 op = message.get("op")
                 if op == "check":
                     paused = time.monotonic()
@@ -563,14 +577,14 @@ class Sandbox:
         return CellOutcome(status, None if error is None else _clean(error, protocol.MAX_TEXT),
                            _clean(output, self.limits.output_bytes))
 
-    def _interrupt_cell(self, which: str) -> CellOutcome:
+    def _interrupt_cell(self, which: str, seq: int) -> CellOutcome:
         """Cell over time: interrupt, give it ``interrupt_grace`` to stop, else kill."""
         limit = self.limits.cell_timeout if which == "cell" else self.limits.notebook_timeout
         self._interrupt()
         deadline = time.monotonic() + self.limits.interrupt_grace
         while True:
             try:
-                message = self._read(deadline)
+                message = self._read(deadline, seq)
             except protocol.FrameTimeoutError:
                 self._kill(f"{which} time limit ({limit:g} s) exceeded; killed")
                 return CellOutcome("timeout", f"{which} time limit ({limit:g} s) exceeded; "
@@ -646,24 +660,25 @@ class Sandbox:
                 message[key] = self._encode_arg(message[key])
             if self._released:
                 message["rel"], self._released = self._released, []
+            seq = message["seq"] = self._next_seq()
             deadline = time.monotonic() + self.limits.call_timeout
             try:
                 self._write(message, deadline)
                 try:
-                    reply = self._read(deadline)
+                    reply = self._read(deadline, seq)
                 except protocol.FrameTimeoutError:
-                    self._interrupt_call()
+                    self._interrupt_call(seq)
                     raise SandboxTimeout(f"remote {message['op']} exceeded "
                                          f"{self.limits.call_timeout:g} s") from None
                 return self._reply_value(reply, missing_key)
             except (protocol.ProtocolError, SandboxDied) as exc:
                 raise self._fail(exc) from None
 
-    def _interrupt_call(self) -> None:
+    def _interrupt_call(self, seq: int) -> None:
         """A forwarded call hung: interrupt; if no reply within the grace, kill."""
         self._interrupt()
         try:
-            self._read(time.monotonic() + self.limits.interrupt_grace)
+            self._read(time.monotonic() + self.limits.interrupt_grace, seq)
         except protocol.FrameTimeoutError:
             self._kill(f"remote call exceeded {self.limits.call_timeout:g} s; killed")
         except (protocol.ProtocolError, SandboxDied) as exc:

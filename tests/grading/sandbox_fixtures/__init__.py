@@ -1,0 +1,1 @@
+"""Helpers shared by the sandbox tests (``tests/grading/test_sandbox_*.py``)."""

@@ -1,0 +1,213 @@
+"""The wire format: only plain data decodes; malformed or oversized input is an error."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import struct
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from autograder.grading import protocol
+from autograder.grading.protocol import ProtocolError
+
+
+def _no_handle(obj: object) -> dict:
+    return {"$": "handle", "id": 7, "type": type(obj).__name__, "flags": []}
+
+
+def _no_module(obj: object) -> None:
+    return None
+
+
+def roundtrip(value: object) -> object:
+    """Encode as the runner does, go through JSON text, decode as the grader does."""
+    encoded = protocol.encode_value(value, _no_handle, _no_module)
+    message = protocol.parse_payload(json.dumps({"op": "ok", "v": encoded}).encode())
+    return protocol.decode_value(message["v"], lambda i, t, f: ("H", i, t), _fake_module)
+
+
+def _fake_module(name: str) -> str:
+    return f"module:{name}"
+
+
+plain = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text()
+    | st.complex_numbers(allow_nan=False, allow_infinity=False),
+    lambda inner: st.lists(inner, max_size=4) | st.tuples(inner, inner)
+    | st.dictionaries(st.text(max_size=5), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(plain)
+def test_plain_data_roundtrips_exactly(value: object) -> None:
+    assert roundtrip(value) == value
+    assert type(roundtrip(value)) is type(value)
+
+
+def test_arrays_and_numpy_scalars_roundtrip() -> None:
+    for array in (np.arange(12, dtype=np.int32).reshape(3, 4), np.array([True, False]),
+                  np.linspace(0, 1, 5), np.array([1 + 2j]), np.zeros((0, 3)),
+                  np.asfortranarray(np.ones((2, 3)))):
+        back = roundtrip(array)
+        assert type(back) is np.ndarray and back.dtype == array.dtype
+        np.testing.assert_array_equal(back, array)
+    scalar = roundtrip(np.float32(1.5))
+    assert type(scalar) is np.float32 and scalar == 1.5
+    assert roundtrip(np.int64(3)) == 3 and type(roundtrip(np.int64(3))) is np.int64
+    assert roundtrip(slice(1, None, 2)) == slice(1, None, 2)
+    assert roundtrip(float("inf")) == float("inf")
+
+
+def test_subclasses_and_foreign_objects_become_handles() -> None:
+    class RiggedInt(int):
+        def __eq__(self, other: object) -> bool:
+            return True
+
+    class RiggedList(list):
+        pass
+
+    class RiggedArray(np.ndarray):
+        pass
+
+    class RiggedFloat(np.float64):
+        pass
+
+    for value in (RiggedInt(3), RiggedList([1]), np.zeros(2).view(RiggedArray),
+                  RiggedFloat(1.0), np.array([object()]), {1: 2}, object(), len):
+        assert roundtrip(value)[0] == "H", value
+    assert roundtrip([1, RiggedInt(2)])[1][0] == "H"
+
+
+def test_too_big_values_are_refused_by_the_encoder() -> None:
+    with pytest.raises(protocol.TooBigError):
+        protocol.encode_value(["x" * 1000] * 100_000, _no_handle, _no_module)
+    looped: list = []
+    looped.extend([looped, looped])
+    with pytest.raises(protocol.TooBigError):
+        protocol.encode_value(looped, _no_handle, _no_module)
+
+
+def _decode(obj: object) -> object:
+    return protocol.decode_value(obj, lambda i, t, f: ("H", i), _fake_module)
+
+
+def _npy(array: np.ndarray) -> str:
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+@pytest.mark.parametrize("bad", [
+    {"a": 1},                                             # untagged object
+    {"$": "pickle", "v": "gASV"},                         # unknown tag
+    {"$": "tuple", "v": [1], "extra": 2},                 # extra keys
+    {"$": "complex", "re": "1", "im": 0},                 # wrong field types
+    {"$": "nd", "npy": "!!!not base64"},
+    {"$": "nd", "npy": base64.b64encode(b"\x93NUMPY garbage").decode()},
+    {"$": "module", "name": "os"},                        # not allow-listed
+    {"$": "handle", "id": -1, "type": "x", "flags": []},
+    {"$": "handle", "id": 1, "type": "x", "flags": ["eval"]},
+    {"$": "slice", "v": [1, "a", None]},
+    {"$": "nps", "npy": _npy(np.arange(3))},              # a scalar must be 0-d
+])
+def test_malformed_values_are_protocol_errors(bad: object) -> None:
+    with pytest.raises(ProtocolError):
+        _decode(bad)
+
+
+def test_object_and_structured_arrays_are_refused() -> None:
+    raw = io.BytesIO()
+    np.save(raw, np.array([1, "a"], dtype=object), allow_pickle=True)
+    with pytest.raises(ProtocolError):
+        _decode({"$": "nd", "npy": base64.b64encode(raw.getvalue()).decode()})
+    with pytest.raises(ProtocolError):
+        _decode({"$": "nd", "npy": _npy(np.zeros(2, dtype=[("a", "f8")]))})
+
+
+def test_lying_array_header_is_refused_before_allocation() -> None:
+    """A header announcing 10**12 elements with 8 bytes of data must not allocate 8 TB."""
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "<f8", "fortran_order": False, "shape": (10**12,)})
+    payload = base64.b64encode(header.getvalue() + b"\0" * 8).decode()
+    with pytest.raises(ProtocolError, match="length"):
+        _decode({"$": "nd", "npy": payload})
+
+
+def test_deep_nesting_and_bad_frames() -> None:
+    deep: object = 1
+    for _ in range(protocol.MAX_DEPTH + 5):
+        deep = [deep]
+    with pytest.raises(ProtocolError):
+        _decode(deep)
+    for payload in (b"\xff\xfe", b"[1,2]", b'{"op": 3}', b"{" * 100_000, b'{"op":"x"',
+                    b'{"op":"ok","v":1' + b"9" * 5000 + b"}"):
+        with pytest.raises(ProtocolError):
+            protocol.parse_payload(payload)
+    with pytest.raises(ProtocolError, match="items"):
+        protocol.parse_payload(b"[" + b"0," * (protocol.MAX_ITEMS + 1) + b"0]")
+
+
+def test_frame_reader_refuses_oversized_header_and_reports_eof() -> None:
+    read_fd, write_fd = os.pipe()
+    try:
+        os.write(write_fd, struct.pack(">I", protocol.MAX_FRAME_BYTES + 1) + b"xx")
+        with pytest.raises(ProtocolError, match="announces"):
+            protocol.FrameReader(read_fd).read(deadline=None)
+    finally:
+        os.close(read_fd)
+        os.close(write_fd)
+    read_fd, write_fd = os.pipe()
+    os.write(write_fd, struct.pack(">I", 10) + b"abc")
+    os.close(write_fd)
+    with pytest.raises(protocol.PeerClosedError):
+        protocol.FrameReader(read_fd).read(deadline=None)
+    os.close(read_fd)
+
+
+def test_frame_reader_times_out_on_a_partial_frame() -> None:
+    import time
+
+    read_fd, write_fd = os.pipe()
+    os.write(write_fd, struct.pack(">I", 10) + b"abc")
+    started = time.monotonic()
+    with pytest.raises(protocol.FrameTimeoutError):
+        protocol.FrameReader(read_fd).read(deadline=time.monotonic() + 0.2)
+    assert time.monotonic() - started < 2
+    os.close(read_fd)
+    os.close(write_fd)
+
+
+def test_frames_roundtrip_through_a_pipe() -> None:
+    read_fd, write_fd = os.pipe()
+    message = {"op": "ok", "value": protocol.encode_value(np.arange(200_000), _no_handle,
+                                                          _no_module)}
+    writer = threading.Thread(target=protocol.write_frame, args=(write_fd, message))
+    writer.start()
+    got = protocol.FrameReader(read_fd).read(deadline=None)
+    writer.join()
+    np.testing.assert_array_equal(_decode(got["value"]), np.arange(200_000))
+    os.close(read_fd)
+    os.close(write_fd)
+
+
+def test_no_unsafe_deserializers_in_trusted_modules() -> None:
+    """The trusted side must never unpickle, dill-load or eval what the sandbox sends."""
+    import autograder.grading.remote as remote
+    import autograder.grading.sandbox as sandbox
+
+    for module in (protocol, sandbox, remote):
+        source = Path(module.__file__).read_text(encoding="utf-8")
+        for word in ("import pickle", "import dill", "eval(", "exec(", "allow_pickle=True",
+                     "marshal"):
+            assert word not in source, (module.__name__, word)
