@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from autograder.grading.notebook import CellStep, CheckStep, assignment_name, load_notebook, plan
-from autograder.grading.otter_zip import AutograderSpec
+from autograder.grading.otter_zip import AutograderSpec, QuestionTests
 from autograder.grading.submissions import (
     DEFAULT_MAX_NOTEBOOK_BYTES,
     Submission,
@@ -140,6 +140,7 @@ def grade_submission(
     notebook_timeout = float(getattr(limits, "notebook_timeout", 600) or 600)
 
     outcomes: dict[str, QuestionOutcome] = {}
+    tainted = False  # hidden cases have called student code (see testrun.run_question)
     result = SubmissionResult(grading_status="Completed", questions=[], notebook_name=nb_name)
     death: tuple[str, str] | None = None  # (question status, grading status)
 
@@ -155,14 +156,19 @@ def grade_submission(
         result.isolation = str(getattr(sandbox, "isolation", ""))
         result.timings["start"] = time.monotonic() - t_start
 
+        def test(q: QuestionTests) -> None:
+            nonlocal tainted
+            try:
+                outcome = run_question(q, sandbox.namespace, call_timeout, tainted)
+            except Exception as e:  # never let a check crash the notebook run
+                outcome = not_run(q, f"error: {type(e).__name__}", str(e)[:200])
+            tainted = tainted or outcome.ran_hidden
+            outcomes[q.name] = outcome
+
         def on_check(question: str) -> None:
             q = spec.question(str(question))
-            if q is None:
-                return None  # Otter: "Test q9 does not exist" raised in the student's cell
-            try:
-                outcomes[q.name] = run_question(q, sandbox.namespace, call_timeout)
-            except Exception as e:  # never let a check crash the notebook run
-                outcomes[q.name] = not_run(q, f"error: {type(e).__name__}", str(e)[:200])
+            if q is not None:  # Otter: "Test q9 does not exist" raised in the student's cell
+                test(q)
             return None
 
         deadline = t_start + notebook_timeout
@@ -203,10 +209,7 @@ def grade_submission(
             if death is not None:
                 outcomes[q.name] = not_run(q, death[0], death[1])
                 continue
-            try:
-                outcomes[q.name] = run_question(q, sandbox.namespace, call_timeout)
-            except Exception as e:
-                outcomes[q.name] = not_run(q, f"error: {type(e).__name__}", str(e)[:200])
+            test(q)
         result.timings["end_checks"] = time.monotonic() - t_end
     except Exception as e:  # sandbox failed to start or broke: this submission only
         status = _exception_status(e)

@@ -277,6 +277,8 @@ class QuestionOutcome:
     passed_all_public: bool = True
     all_public: bool = False
     all_or_nothing: bool = False
+    ran_hidden: bool = False
+    """hidden cases called student code (later public output must not carry student text)"""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -400,8 +402,13 @@ def run_question(
     question: QuestionTests,
     namespace: Mapping[str, Any],
     case_timeout: float | None = 60.0,
+    tainted: bool = False,
 ) -> QuestionOutcome:
-    """Run every case of ``question`` against ``namespace`` and score it as Otter would."""
+    """Run every case of ``question`` against ``namespace`` and score it as Otter would.
+
+    ``tainted``: hidden cases of this submission have already called student code, which may
+    have stashed their arguments; student-produced text in failing public cases is then
+    withheld from the student view (see :func:`withhold_student_text`)."""
     from otter.test_files.abstract_test import TestCaseResult
 
     tf = question.make_test_file()
@@ -423,6 +430,9 @@ def run_question(
         message = _truncate(message)
         if tc.hidden:
             public = PASSED_MESSAGE if passed else redacted_message(kind, tc.failure_message)
+            tainted = True
+        elif tainted and not passed:
+            public = scrub(withhold_student_text(message), secrets)
         else:
             public = scrub(message, secrets)
         results.append(TestCaseResult(test_case=tc, message=message, passed=passed))
@@ -443,6 +453,43 @@ def run_question(
                 ))
             break
     return _outcome(question, tf, results, cases, secrets)
+
+
+WITHHELD = "    [withheld: produced by student code after hidden tests had run]"
+
+
+def withhold_student_text(message: str) -> str:
+    """Drop what student code produced from a failing public case's message (doctest ``Got:``
+    and ``Exception raised:`` blocks; the text after an exception's type name), keeping the
+    test's own code and expectation. Used once hidden tests have called student code: a
+    student could otherwise stash a hidden test's arguments and print them in a public test."""
+    out: list[str] = []
+    lines = message.split("\n")
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        bare = line.strip()
+        if bare in ("Got:", "Exception raised:"):
+            indent = line[: len(line) - len(line.lstrip())]
+            out.append(line)
+            out.append(indent + WITHHELD)
+            i += 1
+            while i < len(lines) and (lines[i].startswith(indent + " ") or not lines[i].strip()):
+                i += 1
+            continue
+        if line.startswith("Error at line ") and " in test " in line:
+            # exception format: "Error at line N in test q:", source lines, "Type: message"
+            out.append(line)
+            i += 1
+            while i < len(lines) and lines[i].startswith("  "):
+                out.append(lines[i])
+                i += 1
+            if i < len(lines):
+                out.append(lines[i].split(":", 1)[0] + ":" + WITHHELD.lstrip())
+            break
+        out.append(line)
+        i += 1
+    return "\n".join(out)
 
 
 def _run_exception_case(tf: Any, tc: Any, namespace: Mapping[str, Any]) -> tuple[bool, str, str | None]:
@@ -491,6 +538,7 @@ def _outcome(question: QuestionTests, tf: Any, results: list, cases: list[CaseOu
         cases=cases, ran=True, summary=summary, public_summary=public_summary,
         instructor_summary=instructor_summary, passed_all_public=passed_all_public,
         all_public=bool(tf.all_public), all_or_nothing=bool(tf.all_or_nothing),
+        ran_hidden=any(c.hidden for c in cases),
     )
 
 
@@ -510,4 +558,5 @@ def not_run(question: QuestionTests, status: str, reason: str) -> QuestionOutcom
         ))
     out = _outcome(question, tf, results, cases, [])
     out.score, out.status, out.reason, out.ran = 0.0, status, reason, False
+    out.ran_hidden = False
     return out

@@ -190,3 +190,28 @@ def test_gradescope_dict_matches_otters_for_public_results():
 
         otters = GradingResults(tfs).to_gradescope_dict(AutograderConfig(spec_config))
         assert gradescope_dict(outs, spec_config, "Completed") == otters
+
+
+def test_student_text_in_public_output_is_withheld_once_hidden_tests_have_run():
+    seen = []
+
+    def square_spy(x):
+        seen.append(x)
+        return x * x
+
+    def greet_leak(name):
+        print("leak", seen)
+
+    ns = ok_namespace(square=square_spy, greet=greet_leak)
+    q1 = run_question(OK.question("q1"), ns)
+    assert q1.ran_hidden and seen == [3, -2]
+    q3 = run_question(OK.question("q3"), ns, tainted=q1.ran_hidden)
+    assert q3.score == 0
+    assert "-2" in q3.cases[0].message  # instructors see everything
+    assert "-2" not in q3.public_summary and "-2" not in q3.summary
+    assert "greet('Ada')" in q3.public_summary  # the test's own code and expectation remain
+    # exception format: the exception text after the type name is withheld
+    e1 = run_question(EXC.question("e1"), exc_namespace(energy=lambda m: 5), tainted=True)
+    assert "AssertionError:" in e1.public_summary
+    untainted = run_question(OK.question("q3"), ns)
+    assert "-2" in untainted.public_summary  # before any hidden test ran, Otter's text is kept
