@@ -267,19 +267,21 @@ def _build_dev(root: str) -> None:
 
 
 def enter_root(cfg: JailConfig) -> None:
-    """pivot_root into the new root, drop the old one, mount /proc, freeze / read-only.
+    """Mount /proc, pivot_root into the new root, drop the old one, freeze / read-only.
 
     Why pivot_root and not chroot: after pivot_root + detaching the old root, the host's
     tree is no longer reachable from this mount namespace at all (chroot can be escaped).
     """
     root = cfg.root_dir
+    # /proc first: in a user namespace the kernel only allows a new proc mount while a
+    # fully visible one is still present (the host's, until the old root is detached).
+    mount("proc", os.path.join(root, "proc"), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     old = os.path.join(root, ".old_root")
     os.makedirs(old, exist_ok=True)
     _pivot_root(root, old)
     os.chdir("/")
     umount2("/.old_root", MNT_DETACH)
     os.rmdir("/.old_root")
-    mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     mount(None, "/", None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
 
 
@@ -293,7 +295,10 @@ def apply_rlimits(rlimits: dict[str, int]) -> None:
     import resource
 
     for name, value in rlimits.items():
-        resource.setrlimit(getattr(resource, name), (value, value))
+        # CPU: a hard limit one second above the soft one, so the runner first gets
+        # SIGXCPU (reported as a time limit) rather than an anonymous SIGKILL
+        hard = value + 1 if name == "RLIMIT_CPU" else value
+        resource.setrlimit(getattr(resource, name), (value, hard))
 
 
 def _write_map(path: str, text: str) -> None:

@@ -28,6 +28,7 @@ Runner -> trusted: ``hello``, ``check{q}``, ``cell_done{status,error,output}``,
 
 from __future__ import annotations
 
+import builtins
 import codecs
 import contextlib
 import fcntl
@@ -39,8 +40,22 @@ import sys
 import termios
 import threading
 import time
+import traceback
 import types
 from typing import Any
+
+# Student code shares this process and may rebind ``builtins.len`` & co. Module-level copies
+# of the built-ins used here keep this code working whatever the student does to them.
+globals().update({_name: getattr(builtins, _name) for _name in (
+    "type", "len", "frozenset", "isinstance", "max", "min", "int", "id", "str", "set",
+    "bytes", "bytearray", "any", "all", "tuple", "slice", "complex", "list", "getattr",
+    "callable", "memoryview", "iter", "next", "dict", "float", "bool", "range", "repr",
+    "object", "sorted", "hasattr", "issubclass", "open", "print", "enumerate", "zip",
+    "BaseException", "Exception", "MemoryError", "StopIteration", "KeyboardInterrupt",
+    "AttributeError", "KeyError", "TypeError", "ValueError", "OSError", "ImportError",
+    "BlockingIOError", "BrokenPipeError", "ConnectionResetError", "UnicodeDecodeError",
+    "RecursionError", "ProcessLookupError",
+)})
 
 try:  # inside the jail: a copy of protocol.py next to this file
     import mlphys_protocol as protocol
@@ -160,6 +175,7 @@ class State:
         self.handle_ids: dict[int, tuple[int, Any]] = {}
         self.next_handle = 1
         self.drain_fd = -1
+        self.log_fd = -1
         self.drain_busy = False
         self.shell: Any = None
         self.stdout = CaptureStream(self, 1)
@@ -167,6 +183,38 @@ class State:
 
 
 STATE: State
+
+
+class BuiltinsGuard:
+    """Swap the ``builtins`` module's contents between the runner's and the student's.
+
+    Student code may rebind ``builtins.len``/``isinstance``/``print``. The standard library
+    modules the runner relies on (json, select...) look built-ins up at call time, so while
+    the runner's own code runs, the original built-ins are put back; the student's versions
+    are restored whenever student code runs again. (A few microseconds per switch.)
+    """
+
+    def __init__(self) -> None:
+        self.runner = dict(builtins.__dict__)
+        self.student: dict[str, Any] | None = None
+
+    @staticmethod
+    def _install(contents: dict[str, Any]) -> None:
+        namespace = builtins.__dict__
+        for name in [name for name in namespace if name not in contents]:
+            del namespace[name]
+        namespace.update(contents)
+
+    def to_student(self) -> None:
+        if self.student is not None:
+            self._install(self.student)
+
+    def to_runner(self) -> None:
+        self.student = dict(builtins.__dict__)
+        self._install(self.runner)
+
+
+GUARD: BuiltinsGuard
 
 
 # --------------------------------------------------------------------------------------------
@@ -386,6 +434,7 @@ def run_cell(state: State, source: str, seq: Any) -> None:
     sys.stdout, sys.stderr = state.stdout, state.stderr
     error: BaseException | None = None
     state.in_user_code = True
+    GUARD.to_student()
     try:
         result = state.shell.run_cell(source, store_history=True)
         error = result.error_before_exec or result.error_in_exec
@@ -393,6 +442,7 @@ def run_cell(state: State, source: str, seq: Any) -> None:
         error = exc
     finally:
         state.in_user_code = False
+        GUARD.to_runner()
     sys.stdout, sys.stderr = state.stdout, state.stderr
     sync_output(state)
     if error is None:
@@ -401,7 +451,10 @@ def run_cell(state: State, source: str, seq: Any) -> None:
         status = "memory"
     else:
         status = "error"
-    text = None if error is None else f"{_type_name(error)}: {_exception_text(error)}"
+    text = None
+    if error is not None:
+        message = _exception_text(error)
+        text = f"{_type_name(error)}: {message}" if message else _type_name(error)
     send(state, {"op": "cell_done", "status": status, "error": text,
                  "output": state.capture.getvalue(), "seq": seq})
 
@@ -414,12 +467,14 @@ def checkpoint(state: State, question: Any) -> None:
     state.checks += 1
     saved = state.in_user_code
     state.in_user_code = False
+    GUARD.to_runner()
     try:
         send(state, {"op": "check", "q": question[:200], "seq": state.cell_seq})
         serve(state, stop_op="resume")
     finally:
         state.in_user_code = saved
         sys.stdout, sys.stderr = state.stdout, state.stderr
+        GUARD.to_student()
 
 
 def call_user(state: State, function: Any, *args: Any) -> dict[str, Any]:
@@ -432,6 +487,7 @@ def call_user(state: State, function: Any, *args: Any) -> dict[str, Any]:
     state.in_user_code = True
     failure: BaseException | None = None
     reply: Any = None
+    GUARD.to_student()
     try:
         reply = function(*args)  # encoded below, outside the interruptible region
     except BaseException as exc:
@@ -439,6 +495,7 @@ def call_user(state: State, function: Any, *args: Any) -> dict[str, Any]:
     finally:
         state.in_user_code = False
         state.serving_call = False
+        GUARD.to_runner()
     sync_output(state)
     state.capture = outer_capture
     out = capture.getvalue()
@@ -539,12 +596,15 @@ def serve(state: State, stop_op: str | None) -> None:
 
 def main() -> None:
     """Set up the process, preload modules, say hello, serve forever."""
-    global STATE
+    global STATE, GUARD
+    GUARD = BuiltinsGuard()
     cfg = json.loads(sys.argv[1])
     state = STATE = State(cfg)
     for fd in (state.rfd, state.wfd):
         os.set_inheritable(fd, False)
     signal.signal(signal.SIGINT, on_sigint)
+    state.log_fd = os.dup(2)  # the keeper's log: for the runner's own fatal errors only
+    os.set_inheritable(state.log_fd, False)
     setup_stdio(state)
     code_dir = os.path.dirname(os.path.abspath(__file__))
     sys.path[:] = [p for p in sys.path if p != code_dir]
@@ -557,7 +617,14 @@ def main() -> None:
     sys.path.insert(0, "")  # like a Jupyter kernel: the notebook's directory is importable
     sys.stdout, sys.stderr = state.stdout, state.stderr
     send(state, {"op": "hello", "pid": os.getpid()})
-    serve(state, stop_op=None)
+    try:
+        serve(state, stop_op=None)
+    except BaseException:  # the runner itself broke (e.g. the student patched builtins)
+        if os.getpid() == state.pid:
+            with contextlib.suppress(BaseException):
+                os.write(state.log_fd, traceback.format_exc()[-4000:].encode())
+
+        raise
 
 
 if __name__ == "__main__":

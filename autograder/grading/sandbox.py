@@ -544,6 +544,8 @@ class Sandbox:
             died = self._fail(exc)
             if isinstance(died, SandboxProtocolError):
                 return CellOutcome("error", f"ProtocolError: {died.reason}", "")
+            if "SIGXCPU" in died.reason:  # RLIMIT_CPU: a time limit, not a crash
+                return CellOutcome("timeout", f"CPU time limit exceeded ({died.reason})", "")
             return CellOutcome("died", died.reason, "")
         if pending is not None:
             raise pending
