@@ -41,6 +41,7 @@ import ctypes
 import ctypes.util
 import json
 import os
+import resource
 import select
 import signal
 import sys
@@ -292,8 +293,6 @@ def enter_root(cfg: JailConfig) -> None:
 
 def apply_rlimits(rlimits: dict[str, int]) -> None:
     """Set soft=hard limits (lowering is always allowed; the runner cannot raise them again)."""
-    import resource
-
     for name, value in rlimits.items():
         # CPU: a hard limit one second above the soft one, so the runner first gets
         # SIGXCPU (reported as a time limit) rather than an anonymous SIGKILL

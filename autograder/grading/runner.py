@@ -270,6 +270,55 @@ def on_sigint(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
 
+def add_site_dirs(site_dirs: list[str], hidden: list[str]) -> None:
+    """What ``site`` would do (the runner starts with ``-S``), minus the project itself.
+
+    Why: ``site`` runs every ``.pth`` file, including the editable install's finder that
+    maps ``reference`` (the answers) and ``autograder`` onto the repository. Here those
+    files are skipped and no path inside ``hidden`` is ever added to ``sys.path``.
+    """
+    def allowed(path: str) -> bool:  # not inside a hidden package, not its parent dir
+        real = os.path.realpath(path)
+        return not any(real == h or real.startswith(h.rstrip("/") + "/")
+                       or real == os.path.dirname(h) for h in hidden)
+
+    for directory in site_dirs:
+        if not os.path.isdir(directory) or not allowed(directory):
+            continue
+        sys.path.append(directory)
+        for name in sorted(os.listdir(directory)):
+            if (not name.endswith(".pth") or name.startswith("__editable__")
+                    or "mlphys" in name):
+                continue
+            with contextlib.suppress(OSError, UnicodeDecodeError):
+                with open(os.path.join(directory, name), encoding="utf-8") as handle:
+                    lines = handle.read().splitlines()
+                for line in lines:
+                    if not line.strip() or line.startswith("#"):
+                        continue
+                    if line.startswith(("import ", "import\t")):
+                        with contextlib.suppress(Exception):
+                            exec(line)  # noqa: S102  (inside the sandbox, as site does)
+                        continue
+                    path = os.path.join(directory, line.rstrip())
+                    if os.path.isdir(path) and allowed(path) and path not in sys.path:
+                        sys.path.append(path)
+
+
+def warm_matplotlib(cache: str | None) -> None:
+    """Copy the grader's prebuilt font list into our (empty, private) MPLCONFIGDIR."""
+    target = os.environ.get("MPLCONFIGDIR")
+    if not cache or not target or not os.path.isdir(cache):
+        return
+    with contextlib.suppress(OSError):
+        os.makedirs(target, exist_ok=True)
+        for name in os.listdir(cache):
+            if name.endswith(".json"):
+                with open(os.path.join(cache, name), "rb") as src, \
+                        open(os.path.join(target, name), "wb") as dst:
+                    dst.write(src.read())
+
+
 def make_otter_module(state: State) -> types.ModuleType:
     """Stand-in for ``otter``: ``Notebook(...).check(q)`` is a checkpoint, the rest no-ops."""
     module = types.ModuleType("otter")
@@ -605,10 +654,24 @@ def main() -> None:
     signal.signal(signal.SIGINT, on_sigint)
     state.log_fd = os.dup(2)  # the keeper's log: for the runner's own fatal errors only
     os.set_inheritable(state.log_fd, False)
+    try:
+        start(state, cfg)
+        serve(state, stop_op=None)
+    except BaseException:  # the runner itself broke (e.g. the student patched builtins)
+        if os.getpid() == state.pid:
+            with contextlib.suppress(BaseException):
+                os.write(state.log_fd, traceback.format_exc()[-4000:].encode())
+        raise
+
+
+def start(state: State, cfg: dict[str, Any]) -> None:
+    """Everything before the first request: stdio, sys.path, preloads, shell, hello."""
     setup_stdio(state)
     code_dir = os.path.dirname(os.path.abspath(__file__))
     sys.path[:] = [p for p in sys.path if p != code_dir]
     sys.modules.pop("mlphys_protocol", None)
+    add_site_dirs(cfg.get("site_dirs", []), cfg.get("hidden", []))
+    warm_matplotlib(cfg.get("mplcache"))
     for name in cfg.get("preload", ()):
         with contextlib.suppress(Exception):
             importlib.import_module(name)
@@ -617,14 +680,6 @@ def main() -> None:
     sys.path.insert(0, "")  # like a Jupyter kernel: the notebook's directory is importable
     sys.stdout, sys.stderr = state.stdout, state.stderr
     send(state, {"op": "hello", "pid": os.getpid()})
-    try:
-        serve(state, stop_op=None)
-    except BaseException:  # the runner itself broke (e.g. the student patched builtins)
-        if os.getpid() == state.pid:
-            with contextlib.suppress(BaseException):
-                os.write(state.log_fd, traceback.format_exc()[-4000:].encode())
-
-        raise
 
 
 if __name__ == "__main__":
