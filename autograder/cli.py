@@ -17,9 +17,11 @@ def main() -> None:
 
 def _register() -> None:
     from autograder.answer_key import answer_key_command
+    from autograder.build import build_command
     from autograder.demo import demo_command
 
     main.add_command(answer_key_command)
+    main.add_command(build_command)
     main.add_command(demo_command)
     from autograder.grading.cli import grade_command
 

@@ -7,9 +7,10 @@ an integer seed a per-student variant (see :func:`seed_for_student`).
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 
 from reference.quiz import backprop, python_numpy, sgd, single_layer
-from reference.quiz.base import LETTERS, Question, QuizError, seed_for_student
+from reference.quiz.base import LETTERS, VARIANTS, Question, QuizError, seed_for_student, variant_of
 
 QUIZZES: dict[str, Callable[[int | None], list[Question]]] = {
     single_layer.QUIZ: single_layer.questions,
@@ -36,5 +37,21 @@ def question(qid: str, seed: int | None = None) -> Question:
     raise KeyError(f"unknown question {qid!r}")
 
 
-__all__ = ["LETTERS", "QUIZZES", "Question", "QuizError", "all_questions", "question", "questions",
-           "seed_for_student"]
+@lru_cache(maxsize=128)
+def _answers(quiz: str, seed: int | None) -> dict[str, str]:
+    return {q.qid: q.answer for q in questions(quiz, seed)}
+
+
+def key_for(quiz: str, qid: str, student_id: str) -> str:
+    """The answer letter of question ``qid`` in the variant this student got: what hidden tests use.
+
+    Cached per (quiz, variant): a notebook's hidden tests ask for every question of one variant.
+    """
+    answers = _answers(quiz, variant_of(student_id, quiz))
+    if qid not in answers:
+        raise KeyError(f"quiz {quiz!r} has no question {qid!r}")
+    return answers[qid]
+
+
+__all__ = ["LETTERS", "QUIZZES", "VARIANTS", "Question", "QuizError", "all_questions", "key_for",
+           "question", "questions", "seed_for_student", "variant_of"]

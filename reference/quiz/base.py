@@ -21,6 +21,11 @@ from matplotlib.figure import Figure
 
 LETTERS = "abcdefgh"
 
+# Per-student quizzes draw from a pool of this many variants (seeds 0 .. VARIANTS-1). The student
+# notebook ships only the pool's presentation data (prompts, options, pictures, arrays) and never
+# a key; the hidden tests recompute the key of the student's variant from the reference.
+VARIANTS = 32
+
 
 class QuizError(RuntimeError):
     """A question whose computation does not single out exactly one option."""
@@ -58,6 +63,11 @@ def seed_for_student(student_id: str, quiz: str, salt: str = "mlphys") -> int:
         raise ValueError("a student id is needed to pick the quiz variant")
     digest = hashlib.sha256(f"{salt}:{quiz}:{normalized}".encode()).digest()
     return int.from_bytes(digest[:4], "little")
+
+
+def variant_of(student_id: str, quiz: str) -> int:
+    """The pool variant (= seed) a student gets for a quiz."""
+    return seed_for_student(student_id, quiz) % VARIANTS
 
 
 def lettered(options: Sequence[str]) -> dict[str, str]:

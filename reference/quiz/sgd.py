@@ -17,7 +17,7 @@ from reference.sgd import estimate_eta, simulate_quiz_process, stationary_varian
 QUIZ = "quiz03-sgd"
 QID = "sgd.eta"
 ETA_OPTIONS = [1.0, 0.1, 0.2, 0.02, 0.01, 0.001]
-STEPS = 20000
+STEPS = 10000
 LECTURE_ETA, LECTURE_SEED = 0.02, 2020
 
 

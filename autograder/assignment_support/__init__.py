@@ -1,0 +1,1 @@
+"""Files the build copies next to student notebooks (they must run without mlphys installed)."""
