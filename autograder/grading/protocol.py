@@ -24,6 +24,9 @@ Values inside messages
       before anything is allocated);
     * numpy scalars of those kinds -> ``{"$": "nps", "npy": ...}`` (a 0-d array);
     * ``slice`` of ints/None -> ``{"$": "slice", "v": [start, stop, step]}``;
+    * ``set``/``frozenset`` of hashable plain values -> ``{"$": "set"|"frozenset", "v": [...]}``;
+    * ``dict`` with other hashable plain keys -> ``{"$": "map", "v": [[key, value], ...]}``;
+    * ``bytes`` -> ``{"$": "bytes", "b64": str}``;
     * an allow-listed module -> ``{"$": "module", "name": str}`` (each side resolves it to ITS
       own import of that module);
     * a remote object -> ``{"$": "handle", "id": int, "type": str, "flags": [str, ...]}``.
@@ -92,7 +95,11 @@ MODULE_ALLOWLIST = frozenset(
 
 NUMERIC_KINDS = frozenset("biufc")
 
-TAGS = frozenset({"tuple", "dict", "complex", "nd", "nps", "slice", "module", "handle"})
+TAGS = frozenset({"tuple", "dict", "complex", "nd", "nps", "slice", "module", "handle", "set",
+                  "frozenset", "map", "bytes"})
+
+HASHABLE_KEYS = (type(None), bool, int, float, str, complex, bytes)
+"""Exact types allowed as set members / map keys (plus tuples and frozensets of them)."""
 
 
 class ProtocolError(Exception):
@@ -354,8 +361,19 @@ def decode_value(obj: Any,
 _TAG_KEYS = {
     "tuple": {"$", "v"}, "dict": {"$", "v"}, "complex": {"$", "re", "im"}, "nd": {"$", "npy"},
     "nps": {"$", "npy"}, "slice": {"$", "v"}, "module": {"$", "name"},
-    "handle": {"$", "id", "type", "flags"},
+    "handle": {"$", "id", "type", "flags"}, "set": {"$", "v"}, "frozenset": {"$", "v"},
+    "map": {"$", "v"}, "bytes": {"$", "b64"},
 }
+
+
+def _is_plain_hashable(value: Any, depth: int = 0) -> bool:
+    """Hashable plain data only, so hashing it can never run anybody's ``__hash__``."""
+    kind = type(value)
+    if kind in HASHABLE_KEYS:
+        return True
+    if kind in (tuple, frozenset) and depth < 8:
+        return all(_is_plain_hashable(item, depth + 1) for item in value)
+    return False
 
 
 def _decode_tagged(tag: str, obj: dict[str, Any],
@@ -374,6 +392,28 @@ def _decode_tagged(tag: str, obj: dict[str, Any],
             raise ProtocolError("dict payload must be an object")
         return {key: decode_value(item, make_handle, resolve_module, depth + 1)
                 for key, item in value.items()}
+    if tag in ("set", "frozenset", "map"):
+        if type(value) is not list:
+            raise ProtocolError(f"{tag} payload must be a list")
+        items = [decode_value(item, make_handle, resolve_module, depth + 1) for item in value]
+        if tag == "map":
+            if not all(type(pair) is list and len(pair) == 2 for pair in items):
+                raise ProtocolError("map payload must be a list of pairs")
+            keys = [pair[0] for pair in items]
+        else:
+            keys = items
+        if not all(_is_plain_hashable(key) for key in keys):
+            raise ProtocolError(f"{tag} members must be hashable plain values")
+        if tag == "map":
+            return {pair[0]: pair[1] for pair in items}
+        return set(items) if tag == "set" else frozenset(items)
+    if tag == "bytes":
+        if type(obj["b64"]) is not str:
+            raise ProtocolError("bytes payload must be a string")
+        try:
+            return base64.b64decode(obj["b64"].encode("ascii"), validate=True)
+        except (ValueError, UnicodeEncodeError):
+            raise ProtocolError("bad bytes payload") from None
     if tag == "complex":
         re_, im_ = obj["re"], obj["im"]
         if type(re_) not in (int, float) or type(im_) not in (int, float):
@@ -441,11 +481,26 @@ def encode_value(obj: Any,
         items = [encode_value(item, handle_for, module_name, budget, depth + 1) for item in obj]
         return items if kind is list else {"$": "tuple", "v": items}
     if kind is dict:
-        if not all(type(key) is str for key in obj):
+        budget.spend(len(obj) + 1, 8)
+        if all(type(key) is str for key in obj):
+            return {"$": "dict", "v": {key: encode_value(value, handle_for, module_name,
+                                                         budget, depth + 1)
+                                       for key, value in obj.items()}}
+        if not all(_is_plain_hashable(key) for key in obj):
+            return handle_for(obj)
+        return {"$": "map", "v": [[encode_value(key, handle_for, module_name, budget, depth + 1),
+                                   encode_value(value, handle_for, module_name, budget,
+                                                depth + 1)] for key, value in obj.items()]}
+    if kind is set or kind is frozenset:
+        if not all(_is_plain_hashable(item) for item in obj):
             return handle_for(obj)
         budget.spend(len(obj) + 1, 8)
-        return {"$": "dict", "v": {key: encode_value(value, handle_for, module_name, budget,
-                                                     depth + 1) for key, value in obj.items()}}
+        return {"$": "set" if kind is set else "frozenset",
+                "v": [encode_value(item, handle_for, module_name, budget, depth + 1)
+                      for item in obj]}
+    if kind is bytes:
+        budget.spend(1, len(obj) * 4 // 3 + 16)
+        return {"$": "bytes", "b64": base64.b64encode(obj).decode("ascii")}
     if kind is slice:
         parts = [obj.start, obj.stop, obj.step]
         if all(p is None or type(p) is int for p in parts):

@@ -29,6 +29,9 @@ values = [1, 2.5, "three", None, True, (4, 5), {"k": [6]}]
 arr = np.arange(6).reshape(2, 3)
 scalar = np.float32(2.5)
 z = 1 + 2j
+answers = {"a", "b"}
+counts = {0: 5, 1: 3}
+blob = b"\x00\x01"
 
 def square(n):
     print(f"squaring {n}")
@@ -108,6 +111,8 @@ def test_namespace_values_are_plain_trusted_data(sandbox: Sandbox) -> None:
     np.testing.assert_array_equal(arr, np.arange(6).reshape(2, 3))
     assert type(ns["scalar"]) is np.float32 and ns["scalar"] == 2.5
     assert ns["z"] == 1 + 2j
+    assert ns["answers"] == {"a", "b"} and ns["counts"] == {0: 5, 1: 3}
+    assert ns["blob"] == b"\x00\x01"
     assert "x" in ns and "nope" not in ns
     with pytest.raises(KeyError):
         ns["nope"]

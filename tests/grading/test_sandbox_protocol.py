@@ -65,11 +65,21 @@ def test_arrays_and_numpy_scalars_roundtrip() -> None:
     assert type(scalar) is np.float32 and scalar == 1.5
     assert roundtrip(np.int64(3)) == 3 and type(roundtrip(np.int64(3))) is np.int64
     assert roundtrip(slice(1, None, 2)) == slice(1, None, 2)
+    for value in ({"a", 1, (2, "b")}, frozenset({1.5}), {1: "x", (2, 3): [4], None: {5}},
+                  b"\x00raw", set()):
+        back = roundtrip(value)
+        assert back == value and type(back) is type(value)
     assert roundtrip(float("inf")) == float("inf")
 
 
 def test_subclasses_and_foreign_objects_become_handles() -> None:
     class RiggedInt(int):
+        def __eq__(self, other: object) -> bool:
+            return True
+
+    class RiggedKey(int):
+        __hash__ = int.__hash__
+
         def __eq__(self, other: object) -> bool:
             return True
 
@@ -83,7 +93,8 @@ def test_subclasses_and_foreign_objects_become_handles() -> None:
         pass
 
     for value in (RiggedInt(3), RiggedList([1]), np.zeros(2).view(RiggedArray),
-                  RiggedFloat(1.0), np.array([object()]), {1: 2}, object(), len):
+                  RiggedFloat(1.0), np.array([object()]), {RiggedKey(1): 2},
+                  {RiggedKey(2)}, object(), len):
         assert roundtrip(value)[0] == "H", value
     assert roundtrip([1, RiggedInt(2)])[1][0] == "H"
 
@@ -119,6 +130,11 @@ def _npy(array: np.ndarray) -> str:
     {"$": "handle", "id": 1, "type": "x", "flags": ["eval"]},
     {"$": "slice", "v": [1, "a", None]},
     {"$": "nps", "npy": _npy(np.arange(3))},              # a scalar must be 0-d
+    {"$": "set", "v": [[1, 2]]},                          # unhashable member
+    {"$": "map", "v": [[[1], 2]]},                        # unhashable key
+    {"$": "map", "v": [[1, 2, 3]]},                       # not a pair
+    {"$": "set", "v": [{"$": "tuple", "v": [[1]]}]},      # tuple holding a list
+    {"$": "bytes", "b64": "***"},
 ])
 def test_malformed_values_are_protocol_errors(bad: object) -> None:
     with pytest.raises(ProtocolError):
