@@ -31,7 +31,7 @@ scalar = np.float32(2.5)
 z = 1 + 2j
 answers = {"a", "b"}
 counts = {0: 5, 1: 3}
-blob = b"\x00\x01"
+blob = b"\\x00\\x01"
 
 def square(n):
     print(f"squaring {n}")
