@@ -188,11 +188,9 @@ def grade_submission(
                         sandbox.checkpoint(question, on_check)
             if outcome is not None and outcome.status != "ok":
                 result.cell_errors += 1
-                kind = None
-                if outcome.status in ("memory", "died"):
-                    kind = outcome.status
-                elif not sandbox.alive():
-                    kind = "timeout" if outcome.status == "timeout" else "died"
+                kind = None  # a MemoryError or an interrupted loop leaves the sandbox alive
+                if outcome.status == "died" or not sandbox.alive():
+                    kind = outcome.status if outcome.status in ("memory", "timeout") else "died"
                 if kind is not None:
                     detail = (outcome.error or "").strip().splitlines()
                     msg = detail[-1][:200] if detail else kind
