@@ -113,7 +113,8 @@ def as_student_work(solutions: nbformat.NotebookNode, student_nb: nbformat.Noteb
             return f'{m["indent"]}{m["var"]} = "{key}"'
 
         src = KEY_CALL.sub(letter, src)
-        cell.source = REFERENCE_IMPORT.sub("", src).replace("# BEGIN SOLUTION NO PROMPT\n\n# END SOLUTION\n", "")
+        src = REFERENCE_IMPORT.sub("", src)
+        cell.source = src.replace("# BEGIN SOLUTION NO PROMPT\n\n# END SOLUTION\n", "")
     return nb
 
 
@@ -206,7 +207,10 @@ def class_submissions(
         elif kind == "partial":
             nb, mutated = partial()
         elif kind == "late":
-            nb, mutated = partial() if rng.random() < 0.5 else (as_student_work(solutions, student_nb, student), [])
+            if rng.random() < 0.5:
+                nb, mutated = partial()
+            else:
+                nb = as_student_work(solutions, student_nb, student)
             when = due + timedelta(hours=float(rng.uniform(2, 60)))
         elif kind == "blank":
             nb = _blank(student_nb, student)
