@@ -1,0 +1,162 @@
+"""Gradescope "Export Submissions" zips.
+
+Layout (see docs/lms.md for sources): an optional top folder (``assignment_<id>_export/``)
+holding ``submission_metadata.yml`` and one folder per submission, ``submission_<id>/``, with
+the files as uploaded. The YAML maps each folder name to a record written by Ruby, so keys are
+symbols that YAML shows with a leading colon::
+
+    submission_123:
+      :submitters:
+      - :name: Jane Doe
+        :sid: '1234'
+        :email: jane@example.edu
+      :created_at: 2024-01-31 23:10:04.123456000 -08:00
+      :score: 8.0
+      :history:
+      - :id: 120
+        :created_at: 2024-01-30 10:00:00.000000000 -08:00
+        :score: 5.0
+
+Group submissions list several submitters: each gets the submission. ``:history`` lists earlier
+attempts (metadata only; their files are not in the export). We read keys with or without the
+colon, since exports re-saved by other tools lose it.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import zipfile
+from datetime import UTC, datetime
+from typing import Any
+
+import yaml
+
+from autograder.lms.errors import LmsError
+from autograder.lms.model import Candidate, Download, Ignored, gradable_kind
+from autograder.lms.zipread import members, read_member
+
+METADATA_NAME = "submission_metadata.yml"
+
+
+def _get(d: Any, key: str) -> Any:
+    if not isinstance(d, dict):
+        return None
+    for k in (f":{key}", key):
+        if k in d:
+            return d[k]
+    return None
+
+
+def parse_time(value: Any) -> datetime | None:
+    """A YAML timestamp (PyYAML gives datetimes) or an ISO-ish string, as an aware datetime."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    s = str(value).strip()
+    for candidate in (s, s.replace(" ", "T", 1)):
+        try:
+            dt = datetime.fromisoformat(candidate)
+        except ValueError:
+            continue
+        return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+    # Ruby's "2024-01-31 23:10:04.123456000 -0800": trim nanoseconds, join the zone
+    parts = s.split()
+    if len(parts) == 3:
+        date, clock, zone = parts
+        if "." in clock:
+            head, frac = clock.split(".", 1)
+            clock = f"{head}.{frac[:6]}"
+        if len(zone) == 5 and zone[0] in "+-" and ":" not in zone:
+            zone = f"{zone[:3]}:{zone[3:]}"
+        try:
+            return datetime.fromisoformat(f"{date}T{clock}{zone}")
+        except ValueError:
+            return None
+    return None
+
+
+def _load_metadata(text: bytes) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(text.decode("utf-8-sig"))
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise LmsError(f"{METADATA_NAME} is not valid YAML ({e})") from None
+    if not isinstance(data, dict):
+        raise LmsError(f"{METADATA_NAME} does not map submission folders to records")
+    return data
+
+
+def read_gradescope(zf: zipfile.ZipFile) -> Download:
+    """Candidates from a Gradescope export zip (one per submitter per gradable file)."""
+    mems = members(zf)
+    meta_members = [m for m in mems if m.basename == METADATA_NAME]
+    if not meta_members:
+        raise LmsError(f"no {METADATA_NAME} in the zip: not a Gradescope 'Export Submissions' zip")
+    meta_member = min(meta_members, key=lambda m: len(m.parts))
+    root = posixpath.dirname(meta_member.name)
+    metadata = _load_metadata(read_member(zf, meta_member))
+    prefix = f"{root}/" if root else ""
+
+    candidates: list[Candidate] = []
+    ignored: list[Ignored] = []
+    notes: list[str] = []
+    seen_folders: set[str] = set()
+    for mem in mems:
+        if mem is meta_member:
+            continue
+        if not mem.name.startswith(prefix):
+            ignored.append(Ignored(mem.name, "outside the export folder"))
+            continue
+        rel = mem.name[len(prefix):]
+        folder, _, inner = rel.partition("/")
+        if not inner:
+            ignored.append(Ignored(mem.name, "not inside a submission_<id>/ folder"))
+            continue
+        record = metadata.get(folder)
+        if record is None:
+            ignored.append(Ignored(mem.name, f"folder {folder} is not in {METADATA_NAME}"))
+            continue
+        kind = gradable_kind(inner)
+        if kind is None:
+            ignored.append(Ignored(mem.name, f"not a notebook or Otter zip ({inner})"))
+            continue
+        seen_folders.add(folder)
+        created = parse_time(_get(record, "created_at"))
+        history = _get(record, "history") or []
+        sub_id = folder.removeprefix("submission_")
+        submitters = _get(record, "submitters") or []
+        if not submitters:
+            ignored.append(Ignored(mem.name, f"{folder} has no submitters in {METADATA_NAME}"))
+            continue
+        group = [{"name": str(_get(s, "name") or ""), "sid": str(_get(s, "sid") or ""),
+                  "email": str(_get(s, "email") or "")} for s in submitters]
+        previous = [
+            {"id": str(_get(h, "id") or ""),
+             "created_at": (parse_time(_get(h, "created_at")).isoformat()
+                            if parse_time(_get(h, "created_at")) else None),
+             "score": _get(h, "score")}
+            for h in history if isinstance(h, dict)
+        ]
+        for s in group:
+            c = Candidate(
+                lms="gradescope",
+                member=mem.name,
+                original_name=posixpath.basename(inner),
+                kind=kind,
+                lms_user_id=None,
+                name=s["name"] or None,
+                email=s["email"] or None,
+                sid=s["sid"] or None,
+                submission_id=sub_id,
+                timestamp=created,
+                timestamp_source="Gradescope :created_at" if created else "none",
+                late=None,
+                order=(created.timestamp() if created else float("-inf"), sub_id, inner),
+                group=group if len(group) > 1 else [],
+                previous=previous,
+            )
+            candidates.append(c)
+    missing = sorted(set(metadata) - seen_folders)
+    for folder in missing:
+        notes.append(f"{folder}: in {METADATA_NAME} but no notebook/zip file in the export")
+    return Download(lms="gradescope", candidates=candidates, ignored=ignored, notes=notes)
