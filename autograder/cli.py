@@ -26,6 +26,11 @@ def _register() -> None:
     from autograder.grading.cli import grade_command
 
     main.add_command(grade_command)
+    from autograder.lms.cli import collect_command, export_group, manual_group
+
+    main.add_command(collect_command)
+    main.add_command(export_group)
+    main.add_command(manual_group)
 
 
 _register()
