@@ -9,6 +9,7 @@ sharing one output directory.
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import os
 import shutil
@@ -89,8 +90,6 @@ class _Progress:
 
 
 def _default_limits(timeout: float | None, cell_timeout: float | None) -> Any:
-    import dataclasses
-
     from autograder.grading.sandbox import Limits
 
     limits = Limits()
@@ -114,7 +113,6 @@ def grade_batch(
     max_notebook_bytes: int = DEFAULT_MAX_NOTEBOOK_BYTES,
     progress: bool = True,
     scratch_root: str | Path | None = None,
-    sandbox_factory: Any = None,
     on_result: Callable[[str, SubmissionResult], None] | None = None,
 ) -> BatchSummary:
     """Grade ``submissions`` (files or directories) with ``autograder_zip`` into ``out_dir``.
@@ -182,9 +180,9 @@ def grade_batch(
                      gradescope_dict(result.questions, spec.config, result.grading_status))
 
         cfg = WorkerConfig(
-            autograder_path=str(spec.path), autograder_sha256=spec.sha256, limits=limits,
-            scratch_root=str(scratch), max_notebook_bytes=max_notebook_bytes,
-            sandbox_factory=sandbox_factory,
+            autograder_path=str(spec.path), autograder_sha256=spec.sha256,
+            limits=dataclasses.asdict(limits), scratch_root=str(scratch),
+            max_notebook_bytes=max_notebook_bytes,
         )
         try:
             if todo:

@@ -13,6 +13,7 @@ tested (status "timeout", "memory" or "kernel died"), never the batch.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import time
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from autograder.grading.notebook import CellStep, CheckStep, assignment_name, load_notebook, plan
+from autograder.grading.notebook import CellStep, assignment_name, load_notebook, plan
 from autograder.grading.otter_zip import AutograderSpec, QuestionTests
 from autograder.grading.submissions import (
     DEFAULT_MAX_NOTEBOOK_BYTES,
@@ -77,7 +78,8 @@ class SubmissionResult:
 
 def failed_result(spec: AutograderSpec, status: str, notebook_name: str | None = None) -> SubmissionResult:
     """Every question 0 with ``status`` as the reason (the notebook could not be run at all)."""
-    qstatus = status if status.startswith(("error", "timeout", "memory", "kernel died")) else f"error: {status}"
+    known = ("error", "timeout", "memory", "kernel died")
+    qstatus = status if status.startswith(known) else f"error: {status}"
     return SubmissionResult(
         grading_status=status,
         questions=[not_run(q, qstatus, status) for q in spec.questions],
@@ -217,10 +219,8 @@ def grade_submission(
         death = (status, f"{status}: {type(e).__name__}: {e}"[:300])
     finally:
         if sandbox is not None:
-            try:
+            with contextlib.suppress(Exception):
                 sandbox.close()
-            except Exception:
-                pass
         shutil.rmtree(scratch, ignore_errors=True)
     if death is not None:
         result.grading_status = death[1]

@@ -10,8 +10,11 @@ per grading run (Otter's objects store results on themselves).
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import posixpath
+import sys
+import types
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,11 +88,29 @@ class AutograderSpec:
     def total_possible(self) -> float:
         return sum(q.possible for q in self.questions)
 
-    def ag_config(self) -> Any:
-        """Otter's ``AutograderConfig`` for this zip (used for results.json visibility rules)."""
-        from otter.run.run_autograder.autograder_config import AutograderConfig
 
-        return AutograderConfig(dict(self.config))  # fica ignores keys it does not know
+
+def use_light_otter() -> None:
+    """Make ``import otter.test_files`` skip ``otter/__init__.py``.
+
+    Why: Otter's package ``__init__`` imports its whole command line (pandas, nbconvert, the
+    export machinery): ~0.5 s per process, on the critical path of every batch. Test files and
+    our scoring need only ``otter.test_files`` (and test files import ``test_case`` from it),
+    which do not depend on the package ``__init__``. So processes that never use the rest of
+    Otter (the CLI driver, grading workers) register a bare package object for ``otter`` whose
+    submodules load from Otter's real directory. Library callers keep the real package.
+    """
+    if "otter" in sys.modules:
+        return
+    spec = importlib.util.find_spec("otter")
+    if spec is None or not spec.submodule_search_locations:
+        return
+    package = types.ModuleType("otter", "Otter-Grader (test-file classes only; see use_light_otter)")
+    package.__path__ = list(spec.submodule_search_locations)
+    package.__spec__ = spec
+    package.__file__ = spec.origin
+    package.__package__ = "otter"
+    sys.modules["otter"] = package
 
 
 def _parse_test_file(source: str, path: str) -> Any:
@@ -180,7 +201,9 @@ def load_autograder(path: str | Path) -> AutograderSpec:
         except AutograderZipError:
             raise
         except Exception as e:  # a broken instructor test file: say which one
-            raise AutograderZipError(f"cannot load test file {tp} from {path}: {type(e).__name__}: {e}") from None
+            raise AutograderZipError(
+                f"cannot load test file {tp} from {path}: {type(e).__name__}: {e}"
+            ) from None
         questions.append(
             QuestionTests(
                 name=str(tf.name),

@@ -12,6 +12,7 @@ per submission sorted by file name.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -36,10 +37,8 @@ def atomic_write(path: Path, data: str) -> None:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        except FileNotFoundError:
-            pass
         raise
 
 

@@ -2,88 +2,125 @@
 
 Why processes and not threads: test code runs in the grading process and Otter's doctest runner
 swaps process-wide state (``sys.stdout``, the display hook), so two questions may not be tested
-at the same time in one process. Why our own small pool and not ``ProcessPoolExecutor``: one
-worker dying (it should not, but student code is hostile) must cost only the submission it was
-grading, not break the pool; and every worker must die with the batch (``PR_SET_PDEATHSIG``), so
-``kill -9`` of ``mlphys grade`` leaves nothing running.
+at the same time in one process. Why plain ``python -m autograder.grading.workers`` subprocesses
+and not ``multiprocessing``: its spawn/forkserver start methods re-import the caller's
+``__main__`` in every worker (an LMS-export script calling ``grade_batch`` would run again, and
+fail without a ``__main__`` guard), and fork would copy the caller's threads and open databases.
+Why our own small pool: one worker dying (it should not, but student code is hostile) must cost
+only the submission it was grading; and every worker dies with the batch
+(``PR_SET_PDEATHSIG``), so ``kill -9`` of ``mlphys grade`` leaves nothing running.
+
+Protocol: length-prefixed JSON frames on the worker's stdin/stdout; anything else the worker
+prints goes to its stderr.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
-import multiprocessing as mp
+import dataclasses
+import json
 import os
+import selectors
 import signal
+import struct
+import subprocess
+import sys
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from multiprocessing.connection import Connection, wait
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 PR_SET_PDEATHSIG = 1
+_HEADER = struct.Struct(">I")
 
 
-def die_with_parent() -> None:
+def die_with_parent(parent_pid: int) -> None:
     """Ask Linux to SIGKILL this process when its parent dies."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     except (OSError, AttributeError):
         pass
-    if os.getppid() == 1:  # the parent is already gone
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
         os._exit(1)
+
+
+def send_frame(stream: IO[bytes], obj: Any) -> None:
+    data = json.dumps(obj).encode()
+    stream.write(_HEADER.pack(len(data)) + data)
+    stream.flush()
+
+
+def read_frame(stream: IO[bytes]) -> Any:
+    head = stream.read(_HEADER.size)
+    if len(head) < _HEADER.size:
+        raise EOFError
+    (n,) = _HEADER.unpack(head)
+    data = stream.read(n)
+    if len(data) < n:
+        raise EOFError
+    return json.loads(data)
 
 
 @dataclass
 class WorkerConfig:
     autograder_path: str
     autograder_sha256: str
-    limits: Any
+    limits: dict[str, Any]
+    """``dataclasses.asdict`` of the sandbox ``Limits``"""
     scratch_root: str
     max_notebook_bytes: int
-    sandbox_factory: Any = None  # tests inject a picklable factory
 
 
-def _worker_main(conn: Connection, cfg: WorkerConfig, slot: int) -> None:
-    die_with_parent()
+def worker_main(cfg: WorkerConfig, slot: int, parent_pid: int) -> None:
+    die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver decides when we stop
+    # our protocol owns the real stdout; stray prints (test code may print) go to stderr
+    proto_out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    proto_in = sys.stdin.buffer
+
+    from autograder.grading.otter_zip import use_light_otter
+
+    use_light_otter()
     from autograder.grading.flow import failed_result, grade_submission
     from autograder.grading.gradescope import gradescope_dict
     from autograder.grading.otter_zip import load_autograder
+    from autograder.grading.sandbox import Limits
     from autograder.grading.submissions import Submission
 
     spec = load_autograder(cfg.autograder_path)
     if spec.sha256 != cfg.autograder_sha256:
-        conn.send(("fatal", "the autograder zip changed while grading started"))
+        send_frame(proto_out, ["fatal", "the autograder zip changed while grading started"])
         return
+    limits = Limits(**cfg.limits)
     scratch = Path(cfg.scratch_root) / f"slot{slot}"
-    conn.send(("ready", os.getpid()))
+    send_frame(proto_out, ["ready", os.getpid()])
     while True:
         try:
-            task = conn.recv()
-        except (EOFError, OSError):
+            task = read_frame(proto_in)
+        except (EOFError, OSError, ValueError):
             return
         if task is None:
             return
         key, path = task
         try:
             result = grade_submission(
-                spec, Submission(Path(path)), scratch, limits=cfg.limits, slot=slot,
-                max_notebook_bytes=cfg.max_notebook_bytes, sandbox_factory=cfg.sandbox_factory,
+                spec, Submission(Path(path)), scratch, limits=limits, slot=slot,
+                max_notebook_bytes=cfg.max_notebook_bytes,
             )
         except Exception as e:  # a grader bug must still give this submission a result
             result = failed_result(spec, f"error: grader failure: {type(e).__name__}: {e}"[:300])
         results_json = gradescope_dict(result.questions, spec.config, result.grading_status)
-        conn.send(("result", key, result.to_dict(), results_json))
+        send_frame(proto_out, ["result", key, result.to_dict(), results_json])
 
 
 @dataclass
 class _Worker:
     slot: int
-    process: Any
-    conn: Connection
+    process: subprocess.Popen[bytes]
     task: tuple[Any, str] | None = None
     ready: bool = False
     pid: int | None = None
@@ -92,20 +129,34 @@ class _Worker:
 class WorkerPool:
     """Run ``tasks`` (key, submission path) on ``jobs`` workers; callbacks run in the caller."""
 
-    def __init__(self, jobs: int, cfg: WorkerConfig, retries: int = 1):
+    def __init__(self, jobs: int, cfg: WorkerConfig, retries: int = 1, quiet: bool = True):
         self.jobs = max(1, jobs)
         self.cfg = cfg
         self.retries = retries
-        self.ctx = mp.get_context("spawn")
+        self.quiet = quiet
         self.workers: list[_Worker] = []
+        self.selector = selectors.DefaultSelector()
 
     def _spawn(self, slot: int) -> _Worker:
-        parent, child = self.ctx.Pipe()
-        p = self.ctx.Process(target=_worker_main, args=(child, self.cfg, slot), daemon=True,
-                             name=f"mlphys-grade-worker-{slot}")
-        p.start()
-        child.close()
-        return _Worker(slot=slot, process=p, conn=parent)
+        p = subprocess.Popen(
+            [sys.executable, "-m", "autograder.grading.workers",
+             json.dumps(dataclasses.asdict(self.cfg)), str(slot), str(os.getpid())],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL if self.quiet else None,
+        )
+        w = _Worker(slot=slot, process=p)
+        self.selector.register(p.stdout, selectors.EVENT_READ, w)
+        return w
+
+    def _retire(self, w: _Worker) -> None:
+        with contextlib.suppress(Exception):
+            self.selector.unregister(w.process.stdout)
+        with contextlib.suppress(Exception):
+            w.process.kill()
+        w.process.wait()
+        for stream in (w.process.stdin, w.process.stdout):
+            with contextlib.suppress(Exception):
+                stream.close()
 
     def run(
         self,
@@ -117,6 +168,7 @@ class WorkerPool:
         pending: deque[tuple[Any, str]] = deque()
         tries: dict[Any, int] = {}
         exhausted = False
+        start_failures = 0
 
         def next_task() -> tuple[Any, str] | None:
             nonlocal exhausted
@@ -139,21 +191,16 @@ class WorkerPool:
                         if t is not None:
                             w.task = t
                             on_start(t[0], t[1], w.pid)
-                            w.conn.send(t)
-                busy = [w for w in self.workers if w.task is not None or not w.ready]
+                            with contextlib.suppress(OSError):  # a death is noticed below
+                                send_frame(w.process.stdin, list(t))
                 if exhausted and not pending and not any(w.task for w in self.workers):
                     break
-                if not busy:
-                    continue
-                waitables = [w.conn for w in busy] + [w.process.sentinel for w in busy]
-                ready = wait(waitables)
-                for w in list(self.workers):
-                    msg = None
-                    if w.conn in ready:
-                        try:
-                            msg = w.conn.recv()
-                        except (EOFError, OSError):
-                            msg = None
+                for sel_key, _ in self.selector.select():
+                    w = sel_key.data
+                    try:
+                        msg = read_frame(w.process.stdout)
+                    except (EOFError, OSError, ValueError):
+                        msg = None
                     if msg is not None:
                         if msg[0] == "ready":
                             w.ready, w.pid = True, msg[1]
@@ -163,38 +210,35 @@ class WorkerPool:
                         elif msg[0] == "fatal":
                             raise RuntimeError(msg[1])
                         continue
-                    if w.process.sentinel in ready or (w.conn in ready and msg is None):
-                        # the worker died: its submission is retried once, then recorded as lost
-                        w.process.join(timeout=5)
-                        if w.task is not None:
-                            key, path = w.task
-                            tries[key] = tries.get(key, 0) + 1
-                            if tries[key] <= self.retries:
-                                pending.append(w.task)
-                            else:
-                                on_lost(key, path, f"grader worker died (exit code "
-                                                   f"{w.process.exitcode})")
-                        if not w.ready and w.task is None and w.process.exitcode not in (0, None):
-                            # died during start-up: do not respawn forever
-                            if all(not x.ready for x in self.workers if x is not w):
-                                raise RuntimeError("grader workers cannot start "
-                                                   f"(exit code {w.process.exitcode})")
-                        idx = self.workers.index(w)
-                        with contextlib.suppress(Exception):
-                            w.conn.close()
-                        self.workers[idx] = self._spawn(w.slot)
+                    # the worker died: its submission is retried once, then recorded as lost
+                    self._retire(w)
+                    code = w.process.returncode
+                    if not w.ready:
+                        start_failures += 1
+                        if start_failures > 2 * self.jobs:
+                            raise RuntimeError(f"grader workers cannot start (exit code {code})")
+                    if w.task is not None:
+                        key, path = w.task
+                        tries[key] = tries.get(key, 0) + 1
+                        if tries[key] <= self.retries:
+                            pending.append(w.task)
+                        else:
+                            on_lost(key, path, f"grader worker died (exit code {code})")
+                    self.workers[self.workers.index(w)] = self._spawn(w.slot)
         finally:
             self.shutdown()
 
     def shutdown(self) -> None:
         for w in self.workers:
             with contextlib.suppress(Exception):
-                w.conn.send(None)
+                send_frame(w.process.stdin, None)
         for w in self.workers:
-            w.process.join(timeout=10)
-            if w.process.is_alive():
-                w.process.kill()
-                w.process.join(timeout=5)
-            with contextlib.suppress(Exception):
-                w.conn.close()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                w.process.wait(timeout=10)
+            self._retire(w)
         self.workers = []
+        self.selector.close()
+
+
+if __name__ == "__main__":
+    worker_main(WorkerConfig(**json.loads(sys.argv[1])), int(sys.argv[2]), int(sys.argv[3]))

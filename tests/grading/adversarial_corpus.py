@@ -119,7 +119,8 @@ if found:
 """
 
 REWRITE_TESTS = SEARCH_FILES + """
-ALL_PASS = "OK_FORMAT = True\\ntest = {'name': 'q1', 'points': 2, 'suites': [{'cases': [], 'type': 'doctest'}]}"
+ALL_PASS = ("OK_FORMAT = True\\ntest = {'name': 'q1', 'points': 2, "
+            "'suites': [{'cases': [], 'type': 'doctest'}]}")
 for target in ("tests/q1.py", "/autograder/source/tests/q1.py", "../source/tests/q1.py"):
     try:
         os.makedirs(os.path.dirname(target), exist_ok=True)

@@ -1,0 +1,173 @@
+"""Benchmark `mlphys grade` against `otter run` and against bare nbclient execution.
+
+The same N submissions (default 20) are graded, in one run, three ways:
+
+* ``mlphys grade`` (the CLI, ``--jobs`` workers, default: the CPU count);
+* ``otter run``, one process per submission, sequentially: what an instructor without Docker
+  has to do (Otter's only Docker-free path);
+* bare ``nbclient`` execution of the same notebooks, no grading at all: the floor. It runs with
+  the same parallelism as ``mlphys grade`` (one kernel per notebook, ``--jobs`` at a time), so
+  the ratio measures our overhead, not the number of cores.
+
+Printed and written to ``benchmarks/results/grade.json``:
+``throughput_vs_otter_run`` (goal >= 10) and ``time_vs_nbclient_floor`` (goal <= 1.5).
+
+    .venv/bin/python benchmarks/bench_grade.py                       # fixture assignment
+    .venv/bin/python benchmarks/bench_grade.py --autograder A.zip --notebook SOLVED.ipynb
+    .venv/bin/python benchmarks/bench_grade.py --autograder A.zip --submissions DIR
+
+With ``--notebook`` the notebook is copied N times (each copy gets a distinct trailing comment,
+so every file has its own hash and none is skipped as already graded).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+RESULTS = ROOT / "benchmarks" / "results" / "grade.json"
+
+
+def _fixture_submissions(dest: Path, n: int) -> tuple[Path, list[Path]]:
+    """Submissions for the fixture assignment: a mix of correct and partly wrong answers."""
+    sys.path.insert(0, str(ROOT / "tests" / "grading"))
+    from mlgrade_support import ag_zip, build_notebook, write_nb
+
+    wrong = [{}, {"q1": "def square(x):\n    return 2 * x"}, {"q4": "arr = np.zeros(5)"},
+             {"q5": "mass = 2.0\nvelocity = 3.0\nkinetic = 1.0"}]
+    paths = []
+    for i in range(n):
+        nb = build_notebook("demo_ok", wrong[i % len(wrong)])
+        nb.cells.append(nbformat.v4.new_code_cell(f"# submission {i}"))
+        paths.append(write_nb(nb, dest / f"student_{i:02d}" / "master.ipynb"))
+    return ag_zip("demo_ok"), paths
+
+
+def _copies(notebook: Path, dest: Path, n: int) -> list[Path]:
+    nb = nbformat.read(notebook, as_version=4)
+    paths = []
+    for i in range(n):
+        copy = nbformat.from_dict(json.loads(nbformat.writes(nb)))
+        copy.cells.append(nbformat.v4.new_code_cell(f"# submission {i}"))
+        paths.append(write(copy, dest / f"student_{i:02d}" / notebook.name))
+    return paths
+
+
+def write(nb: nbformat.NotebookNode, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+    return path
+
+
+def time_mlphys(zip_path: Path, subs: list[Path], jobs: int, work: Path) -> float:
+    out = work / "mlphys-out"
+    flat = work / "mlphys-in"
+    flat.mkdir()
+    for i, p in enumerate(subs):  # one directory argument; names must differ
+        shutil.copy(p, flat / f"{i:02d}_{p.name}")
+    t0 = time.perf_counter()
+    subprocess.run([str(BIN / "mlphys"), "grade", "--autograder", str(zip_path), "--out",
+                    str(out), "--jobs", str(jobs), "--quiet", str(flat)], check=True)
+    return time.perf_counter() - t0
+
+
+def time_otter_run(zip_path: Path, subs: list[Path], work: Path) -> tuple[float, list[float]]:
+    each = []
+    t0 = time.perf_counter()
+    for i, p in enumerate(subs):
+        out = work / "otter-out" / str(i)
+        out.mkdir(parents=True)
+        t = time.perf_counter()
+        subprocess.run([str(BIN / "otter"), "run", str(p), "-a", str(zip_path), "-o", str(out),
+                        "--no-logo"], check=True, capture_output=True, cwd=out)
+        each.append(time.perf_counter() - t)
+    return time.perf_counter() - t0, each
+
+
+def time_nbclient(subs: list[Path], jobs: int) -> float:
+    from nbclient import NotebookClient
+
+    def run(p: Path) -> None:
+        nb = nbformat.read(p, as_version=4)
+        NotebookClient(nb, timeout=600, kernel_name="python3", allow_errors=True,
+                       resources={"metadata": {"path": str(p.parent)}}).execute()
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=jobs) as ex:
+        list(ex.map(run, subs))
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--autograder", type=Path, help="Otter autograder zip (default: fixture)")
+    ap.add_argument("--notebook", type=Path, help="a solved notebook, copied N times")
+    ap.add_argument("--submissions", type=Path, help="a directory of submissions (*.ipynb)")
+    ap.add_argument("-n", type=int, default=20, help="number of submissions (default 20)")
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--skip-otter", action="store_true", help="(for quick checks only)")
+    args = ap.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="bench-grade-") as tmp:
+        work = Path(tmp)
+        if args.autograder is None:
+            zip_path, subs = _fixture_submissions(work / "subs", args.n)
+            assignment = "tests/grading/fixtures/demo_ok"
+        else:
+            zip_path = args.autograder
+            assignment = str(args.autograder)
+            if args.submissions is not None:
+                subs = sorted(args.submissions.glob("*.ipynb"))[: args.n]
+            elif args.notebook is not None:
+                subs = _copies(args.notebook, work / "subs", args.n)
+            else:
+                ap.error("--autograder needs --notebook or --submissions")
+        n = len(subs)
+        print(f"{n} submissions of {assignment}, {args.jobs} jobs", flush=True)
+        t_floor = time_nbclient(subs, args.jobs)
+        print(f"nbclient floor ({args.jobs} parallel): {t_floor:.1f} s", flush=True)
+        t_ours = time_mlphys(zip_path, subs, args.jobs, work)
+        print(f"mlphys grade: {t_ours:.1f} s", flush=True)
+        if args.skip_otter:
+            t_otter, each = float("nan"), []
+        else:
+            t_otter, each = time_otter_run(zip_path, subs, work)
+            print(f"otter run (sequential): {t_otter:.1f} s "
+                  f"({t_otter / n:.1f} s per submission)", flush=True)
+
+    result = {
+        "assignment": assignment,
+        "submissions": n,
+        "jobs": args.jobs,
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "seconds": {"mlphys_grade": round(t_ours, 2), "otter_run_sequential": round(t_otter, 2),
+                    "nbclient_floor": round(t_floor, 2)},
+        "otter_run_per_submission": [round(x, 2) for x in each],
+        "throughput_vs_otter_run": round(t_otter / t_ours, 2),
+        "time_vs_nbclient_floor": round(t_ours / t_floor, 2),
+        "goals": {"throughput_vs_otter_run": ">= 10", "time_vs_nbclient_floor": "<= 1.5"},
+    }
+    print(json.dumps({k: result[k] for k in ("throughput_vs_otter_run",
+                                             "time_vs_nbclient_floor")}, indent=2))
+    if not args.skip_otter:
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+        print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()

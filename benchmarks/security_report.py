@@ -1,0 +1,175 @@
+"""Run the adversarial corpus under `otter run` and under `mlphys grade`; write the comparison
+table of docs/security.md (between its BEGIN/END TABLE markers).
+
+    .venv/bin/python benchmarks/security_report.py [--timeout 90]
+
+`otter run` has no sandbox, so a few attacks are NOT run under it here: the ones that never
+return (it has no timeout) and the ones that would damage the host it runs on (memory
+exhaustion, a fork bomb, filling the disk). The table says which and why. Every process an
+attack leaves behind under `otter run` is found (by an environment marker) and killed after
+the attack, and counted in the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "grading"))
+
+from adversarial_corpus import CORPUS_MARK, FULL, corpus  # noqa: E402
+from mlgrade_support import ag_zip  # noqa: E402
+
+BIN = Path(sys.executable).parent
+DOC = ROOT / "docs" / "security.md"
+NOT_UNDER_OTTER = {
+    "memory_creep": "would exhaust the host's memory (otter run sets no memory limit)",
+    "fork_bomb": "would fork until the host's process table is full (no process limit)",
+    "disk_fill": "writes ~10 GB to the host's disk (no file-size limit)",
+    "huge_allocation": "may commit 50 GB on the host (no memory limit)",
+}
+
+
+def _marked_pids(token: str) -> list[int]:
+    pids = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit() and int(d.name) != os.getpid():
+            try:
+                if token.encode() in (d / "environ").read_bytes():
+                    pids.append(int(d.name))
+            except OSError:
+                pass
+    return pids
+
+
+def run_otter(path: Path, work: Path, timeout: float) -> dict:
+    token = f"MLGRADE_REPORT_{uuid.uuid4().hex}"
+    out = work / path.stem
+    out.mkdir(parents=True)
+    env = dict(os.environ, MLGRADE_REPORT=token)
+    t0 = time.monotonic()
+    proc = subprocess.Popen([str(BIN / "otter"), "run", str(path), "-a", str(ag_zip("demo_ok")),
+                             "-o", str(out), "--no-logo"], cwd=out, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    try:
+        text, _ = proc.communicate(timeout=timeout)
+        outcome = "ok" if proc.returncode == 0 else f"crashed (exit {proc.returncode})"
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        text, _ = proc.communicate()
+        outcome = f"hung (killed after {timeout:g} s)"
+    seconds = time.monotonic() - t0
+    time.sleep(0.5)
+    leftovers = _marked_pids(token)
+    for pid in leftovers:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    results = out / "results.json"
+    scores = None
+    if results.exists():
+        data = json.loads(results.read_text())
+        scores = {t["name"]: t["score"] for t in data.get("tests", []) if "score" in t}
+    last = (text or b"").decode(errors="replace").strip().splitlines()[-1:] or [""]
+    return {"outcome": outcome, "scores": scores, "leftover_processes": len(leftovers),
+            "seconds": round(seconds, 1), "last_line": last[0][:200]}
+
+
+def run_ours(subs: Path, work: Path) -> dict[str, dict]:
+    out = work / "ours"
+    subprocess.run([str(BIN / "mlphys"), "grade", "--autograder", str(ag_zip("demo_ok")),
+                    "--out", str(out), "--quiet", "--cell-timeout", "3", "--timeout", "90",
+                    str(subs)], check=True)
+    sys.path.insert(0, str(ROOT))
+    from autograder.grading import read_feedback
+
+    fb = {Path(f.path).name: f for f in read_feedback(out)}
+    with open(out / "final_grades.csv") as f:
+        rows = {r["file"]: r for r in csv.DictReader(f)}
+    return {name: {"total": float(rows[name]["total_points_earned"]),
+                   "status": rows[name]["grading_status"],
+                   "questions": {q.name: (q.score, q.status) for q in fb[name].questions}}
+            for name in rows if name != "points-per-question"}
+
+
+def _fmt_scores(scores: dict | None, expected: dict[str, float]) -> str:
+    if scores is None:
+        return "no results.json"
+    total = sum(scores.values())
+    diff = [f"{q} {scores.get(q, 0):g}/{FULL[q]:g}" for q in FULL
+            if scores.get(q, 0) != expected.get(q, FULL[q])]
+    return f"{total:g}/14" + (f" (honest: {sum(expected.values()):g}; {', '.join(diff)})"
+                              if diff else "")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--timeout", type=float, default=90)
+    ap.add_argument("--jobs", type=int, default=2)
+    args = ap.parse_args()
+    attacks = corpus()
+    with tempfile.TemporaryDirectory(prefix=CORPUS_MARK) as tmp:
+        work = Path(tmp)
+        subs = work / "subs"
+        subs.mkdir()
+        paths = {a.name: a.build(subs) for a in attacks}
+        ours = run_ours(subs, work)
+        todo = [a for a in attacks if not a.otter_hangs and a.name not in NOT_UNDER_OTTER]
+
+        def one(a):
+            print(f"otter run: {a.name}", file=sys.stderr, flush=True)
+            return a.name, run_otter(paths[a.name], work / "otter", args.timeout)
+
+        with ThreadPoolExecutor(max_workers=args.jobs) as ex:
+            otter = dict(ex.map(one, todo))
+        rows = []
+        for a in attacks:
+            expected = {q: s for q, (s, _) in a.expected().items()}
+            mine = ours[paths[a.name].name]
+            if a.otter_hangs:
+                o = "not run: never returns (otter run has no timeout)"
+            elif a.name in NOT_UNDER_OTTER:
+                o = f"not run: {NOT_UNDER_OTTER[a.name]}"
+            else:
+                r = otter[a.name]
+                o = _fmt_scores(r["scores"], expected)
+                if r["outcome"] != "ok":
+                    o += f"; otter run {r['outcome']}"
+                if r["leftover_processes"]:
+                    o += f"; {r['leftover_processes']} process(es) left running"
+            bad = [f"{q}: {st}" for q, (s, st) in mine["questions"].items()
+                   if st not in ("passed", "failed")]
+            m = f"{mine['total']:g}/14"
+            if bad:
+                m += " (" + "; ".join(sorted(set(b.split(': ', 1)[1] for b in bad))) + \
+                     f" for {', '.join(b.split(':')[0] for b in bad)})"
+            elif mine["status"] != "Completed":
+                m += f" ({mine['status'][:60]})"
+            rows.append((a.family, a.name, a.description, o, m,
+                         f"{sum(expected.values()):g}/14"))
+    table = ["| family | attack | what it does | `otter run` | `mlphys grade` | expected |",
+             "|---|---|---|---|---|---|"]
+    for r in rows:
+        table.append("| " + " | ".join(c.replace("|", "\\|") for c in r) + " |")
+    text = DOC.read_text()
+    new = re.sub(r"(<!-- BEGIN TABLE -->\n).*(<!-- END TABLE -->)",
+                 lambda m: m.group(1) + "\n".join(table) + "\n" + m.group(2), text, flags=re.S)
+    DOC.write_text(new)
+    print(f"updated {DOC}")
+
+
+if __name__ == "__main__":
+    main()
