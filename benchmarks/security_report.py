@@ -24,7 +24,6 @@ import sys
 import tempfile
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,6 +52,13 @@ def _marked_pids(token: str) -> list[int]:
             except OSError:
                 pass
     return pids
+
+
+def _victims(root: Path) -> dict[str, str]:
+    import hashlib
+
+    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def run_otter(path: Path, work: Path, timeout: float) -> dict:
@@ -118,7 +124,6 @@ def _fmt_scores(scores: dict | None, expected: dict[str, float]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--timeout", type=float, default=90)
-    ap.add_argument("--jobs", type=int, default=2)
     args = ap.parse_args()
     attacks = corpus()
     with tempfile.TemporaryDirectory(prefix=CORPUS_MARK) as tmp:
@@ -128,13 +133,24 @@ def main() -> None:
         paths = {a.name: a.build(subs) for a in attacks}
         ours = run_ours(subs, work)
         todo = [a for a in attacks if not a.otter_hangs and a.name not in NOT_UNDER_OTTER]
+        # other students' files and a copy of the autograder zip, where attacks can find them
+        victims = work / "victims"
+        victims.mkdir()
+        for a in attacks[:3]:
+            a.build(victims)
+        (victims / "autograder.zip").write_bytes(ag_zip("demo_ok").read_bytes())
+        pristine = {p: Path(p).read_bytes() for p in _victims(victims)}
 
-        def one(a):
+        otter = {}
+        for a in todo:  # one at a time, each on a freshly built file: attacks damage files
             print(f"otter run: {a.name}", file=sys.stderr, flush=True)
-            return a.name, run_otter(paths[a.name], work / "otter", args.timeout)
-
-        with ThreadPoolExecutor(max_workers=args.jobs) as ex:
-            otter = dict(ex.map(one, todo))
+            fresh = a.build(work / "otter_in" / a.name)
+            before = _victims(victims)
+            otter[a.name] = run_otter(fresh, work / "otter", args.timeout)
+            after = _victims(victims)
+            otter[a.name]["victims_changed"] = sum(before.get(k) != v for k, v in after.items())
+            for p, data in pristine.items():
+                Path(p).write_bytes(data)
         rows = []
         for a in attacks:
             expected = {q: s for q, (s, _) in a.expected().items()}
@@ -150,6 +166,8 @@ def main() -> None:
                     o += f"; otter run {r['outcome']}"
                 if r["leftover_processes"]:
                     o += f"; {r['leftover_processes']} process(es) left running"
+                if r["victims_changed"]:
+                    o += f"; changed {r['victims_changed']} other students'/instructor files"
             bad = [f"{q}: {st}" for q, (s, st) in mine["questions"].items()
                    if st not in ("passed", "failed")]
             m = f"{mine['total']:g}/14"
