@@ -1,0 +1,1 @@
+"""HTML pages for students (feedback) and instructors (class report)."""

@@ -1,0 +1,116 @@
+"""One HTML feedback page per student, safe to hand out.
+
+Built only from :func:`autograder.grading.feedback.read_feedback`, which never carries hidden
+test code, expected values or the student's own exception text for hidden tests: a page shows
+per question the score, the grader's status, the public tests' output, and the names and
+one-line messages of the hidden tests that failed.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from autograder.grading.feedback import QuestionFeedback, SubmissionFeedback, read_feedback
+from autograder.html import page
+from autograder.lms.roster import Student
+
+STATUS_TEXT = {
+    "passed": "all tests passed",
+    "failed": "some tests failed",
+}
+
+
+@dataclass(frozen=True)
+class Who:
+    """How a submission is shown: the student's name and the file they handed in."""
+
+    name: str
+    original_name: str = ""
+    late: bool = False
+
+
+def _stem(path: str) -> str:
+    return Path(path).stem
+
+
+def safe_filename(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "submission"
+
+
+def _status_class(status: str) -> str:
+    return "pass" if status == "passed" else "fail" if status == "failed" else "warn"
+
+
+def _question_html(q: QuestionFeedback) -> str:
+    status = STATUS_TEXT.get(q.status, q.status)
+    parts = [f"<section class='question' id='q-{html.escape(q.name)}'>",
+             f"<h3>{html.escape(q.name)} · {q.score:g} / {q.possible:g}</h3>",
+             f"<p class='{_status_class(q.status)}'>{html.escape(status)}</p>"]
+    if q.reason:
+        parts.append(f"<p class='muted'>{html.escape(q.reason)}</p>")
+    if q.public_output.strip():
+        parts.append("<p><b>Public tests</b> (what <code>grader.check</code> shows):</p>"
+                     f"<pre>{html.escape(q.public_output.strip())}</pre>")
+    hidden_failed = q.failed_hidden
+    if hidden_failed:
+        items = "".join(f"<li><b>{html.escape(c.name or 'hidden test')}</b>"
+                        f"{': ' + html.escape(c.message) if c.message else ''}</li>"
+                        for c in hidden_failed)
+        parts.append(f"<p><b>Hidden tests that failed</b> (their code is not shown):</p><ul>{items}</ul>")
+    elif any(c.hidden for c in q.cases):
+        passed = sum(c.hidden and c.passed for c in q.cases)
+        parts.append(f"<p class='pass'>All {passed} hidden test(s) passed.</p>")
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def feedback_html(assignment: str, sub: SubmissionFeedback, who: Who) -> str:
+    rows = "".join(
+        f"<tr><td><a href='#q-{html.escape(q.name)}'>{html.escape(q.name)}</a></td>"
+        f"<td>{q.score:g}</td><td>{q.possible:g}</td>"
+        f"<td class='{_status_class(q.status)}'>{html.escape(STATUS_TEXT.get(q.status, q.status))}</td></tr>"
+        for q in sub.questions)
+    late = ("<p class='warn'>Submitted after the due date (see the course's late policy).</p>"
+            if who.late else "")
+    file_line = f" · file <code>{html.escape(who.original_name)}</code>" if who.original_name else ""
+    body = (
+        f"<h1>{html.escape(assignment)}: feedback</h1>"
+        f"<p><b>{html.escape(who.name)}</b>{file_line}</p>{late}"
+        f"<p>Autograded score: <b>{sub.total:g} / {sub.possible:g}</b> ({sub.percent:.0f}%) · "
+        f"grading status: <span class='{'pass' if sub.grading_status == 'Completed' else 'warn'}'>"
+        f"{html.escape(sub.grading_status)}</span></p>"
+        "<p class='muted'>Manually graded questions (plots, written answers) are not included "
+        "here; they are added by your tutors.</p>"
+        f"<table><tr><th>question</th><th>score</th><th>possible</th><th>result</th></tr>{rows}</table>"
+        + "".join(_question_html(q) for q in sub.questions)
+    )
+    return page(f"{assignment} feedback: {who.name}", body)
+
+
+def write_feedback_pages(
+    grades_dir: Path, out_dir: Path, assignment: str, people: dict[str, Who] | None = None
+) -> dict[str, Path]:
+    """Write ``out_dir/<submission>.html`` for every graded submission; returns stem -> page."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    people = people or {}
+    written: dict[str, Path] = {}
+    for sub in read_feedback(grades_dir):
+        stem = _stem(sub.path)
+        who = people.get(stem, Who(name=stem))
+        path = out_dir / f"{safe_filename(stem)}.html"
+        path.write_text(feedback_html(assignment, sub, who), encoding="utf-8")
+        written[stem] = path
+    return written
+
+
+def people_from_collection(collection: dict) -> dict[str, Who]:
+    """Map graded file stems to students using ``collection.json`` from ``mlphys collect``."""
+    out = {}
+    for entry in collection.get("entries", []):
+        name = Student.from_json(entry.get("student", {})).display or Path(entry["file"]).stem
+        out[Path(entry["file"]).stem] = Who(name=name, original_name=entry.get("original_name", ""),
+                                            late=bool(entry.get("late")))
+    return out
