@@ -1,24 +1,243 @@
-"""``mlphys demo``: the README's main job, runnable with no setup beyond the install.
+"""``mlphys demo``: the whole course loop on an embedded default, with no setup beyond the install.
 
-For now it writes the computed answer key of every quiz (lecture versions and one per-student
-variant); the course-loop issues extend it to build, grade and export a whole class.
+1. build every assignment (``mlphys build``) and write the answer key;
+2. invent a class (a Canvas roster of 40 students) and their submissions for each assignment,
+   made from the solutions: correct, partly wrong, blank, erroring, crashing, late, malicious,
+   and a few resubmissions (:mod:`autograder.democlass`), packed as a Canvas "Download
+   Submissions" zip;
+3. per assignment: ``mlphys collect`` (match files to the roster, pick the latest attempt),
+   ``mlphys grade`` (sandboxed), the manual-grading round trip (sheets filled in by a simulated
+   TA), ``mlphys export canvas|moodle|csv`` with a late policy, feedback pages, class report;
+4. print where everything is and a one-screen summary.
+
+Everything is deterministic in ``--seed``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import csv
+import io
+import json
+import time
+import unicodedata
+import zipfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
+import nbformat
+import numpy as np
 
 from autograder.answer_key import write_answer_key
+from autograder.build import ASSIGNMENTS, available, build_many
+from autograder.democlass import Student, Submission, class_submissions, make_roster
+
+DUE = datetime(2026, 11, 20, 23, 59, tzinfo=UTC)
+CANVAS_COURSE_ASSIGNMENT_IDS = 4_200_000
+PLACEHOLDER = "_Type your answer here, replacing this text._"  # Otter's empty manual answer
+
+
+@dataclass
+class AssignmentOutcome:
+    name: str
+    submissions: int
+    graded: int
+    mean: float
+    possible: float
+    full: int
+    incomplete: int
+    late: int
+    missing: int
+    seconds: float
+
+
+def canvas_sortable(student: Student) -> str:
+    """Canvas names download files by the sortable name, lowercased, without punctuation."""
+    name = f"{student.last}, {student.first}".lower()
+    return "".join(ch for ch in name if ch.isalnum())
+
+
+def write_canvas_roster(students: list[Student], assignments: list[str], path: Path) -> Path:
+    """A Canvas gradebook export: Student, ID, SIS User ID, SIS Login ID, Section, columns."""
+    columns = [f"{a} ({CANVAS_COURSE_ASSIGNMENT_IDS + i})" for i, a in enumerate(assignments)]
+    with path.open("w", newline="", encoding="utf-8-sig") as f:
+        w = csv.writer(f)
+        w.writerow(["Student", "ID", "SIS User ID", "SIS Login ID", "Section", *columns])
+        w.writerow(["    Points Possible", "", "", "", "", *[""] * len(columns)])
+        for s in students:
+            w.writerow([f"{s.last}, {s.first}", s.user_id, s.sis_id, s.login, s.section,
+                        *[""] * len(columns)])
+    return path
+
+
+def write_canvas_download(submissions: list[Submission], assignment: str, path: Path) -> Path:
+    """Canvas "Download Submissions": <sortablename>[_LATE]_<userid>_<attachmentid>_<file>."""
+    attachment = 9_000_000
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for sub in sorted(submissions, key=lambda s: s.submitted_at):
+            attachment += 17
+            late = "_LATE" if sub.submitted_at > DUE else ""
+            who = f"{canvas_sortable(sub.student)}{late}_{sub.student.user_id}"
+            name = f"{who}_{attachment}_{assignment}.ipynb"
+            name = unicodedata.normalize("NFC", name)
+            info = zipfile.ZipInfo(name, date_time=sub.submitted_at.timetuple()[:6])
+            zf.writestr(info, nbformat.writes(sub.notebook))
+    return path
+
+
+def _mlphys(args: list[str], log: io.TextIOBase) -> None:
+    """Run an ``mlphys`` subcommand in-process with its output going to the demo log."""
+    from autograder.cli import main
+
+    log.write(f"\n$ mlphys {' '.join(args)}\n")
+    with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+        main.main(args=args, prog_name="mlphys", standalone_mode=False)
+
+
+def _fill_sheets_like_a_ta(sheets: list[Path], rng: np.random.Generator) -> None:
+    """A simulated TA: most answers get most of the points, blank answers get none."""
+    for sheet in sheets:
+        with sheet.open(encoding="utf-8-sig", newline="") as f:
+            rows = list(csv.DictReader(f))
+        for row in rows:
+            top = float(row["max_points"])
+            answered = row["answer"].strip() not in {"", "...", PLACEHOLDER}
+            points = float(np.round(top * rng.uniform(0.5, 1.0) * 2) / 2) if answered else 0.0
+            row["points"] = f"{points:g}"
+            row["comment"] = ("no answer" if not answered else
+                              "good" if points >= 0.8 * top else "see rubric")
+        with sheet.open("w", encoding="utf-8-sig", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(rows[0].keys()) if rows else ["student_key"])
+            w.writeheader()
+            w.writerows(rows)
+
+
+def _has_manual_questions(master: Path) -> bool:
+    from autograder.lms.errors import LmsError
+    from autograder.lms.questions import read_master
+
+    try:
+        return bool(read_master(master).manual)
+    except LmsError:  # read_master refuses a master without manual questions
+        return False
+
+
+def run_assignment(name: str, built, roster: list[Student], roster_csv: Path, out: Path,
+                   rng: np.random.Generator, jobs: int, log: io.TextIOBase, index: int) -> AssignmentOutcome:
+    from autograder.grading.batch import grade_batch
+    from autograder.grading.feedback import read_feedback
+    from autograder.lms.collect import load_collection
+    from autograder.pages.class_report import write_class_report
+    from autograder.pages.feedback import people_from_collection, write_feedback_pages
+
+    start = time.perf_counter()
+    subs = class_submissions(ASSIGNMENTS / name, built.solutions, built.student_dir / f"{name}.ipynb",
+                             roster, DUE, rng)
+    lms_dir = out / "lms" / name
+    lms_dir.mkdir(parents=True, exist_ok=True)
+    download = write_canvas_download(subs, name, lms_dir / "canvas-download.zip")
+    grades = out / "graded" / name
+    _mlphys(["collect", "--lms", "canvas", str(download), "--roster", str(roster_csv),
+             "--out", str(grades)], log)
+    summary = grade_batch(built.autograder_zip, [grades / "submissions"], grades, jobs=jobs,
+                          cell_timeout=60, timeout=300, progress=False)
+    sheets_dir = grades / "manual-sheets"
+    master = ASSIGNMENTS / name / f"{name}.ipynb"
+    if _has_manual_questions(master):
+        _mlphys(["manual", "export", "--master", str(master), "--grades", str(grades),
+                 "--out", str(sheets_dir)], log)
+    sheets = sorted(sheets_dir.glob("*.csv"))
+    if sheets:
+        _fill_sheets_like_a_ta(sheets, rng)
+        _mlphys(["manual", "import", "--grades", str(grades), *map(str, sheets)], log)
+    late = ["--due", DUE.strftime("%Y-%m-%dT%H:%M:%SZ"), "--grace", "1h", "--penalty-per-day", "10%"]
+    exports = lms_dir / "exports"
+    exports.mkdir(exist_ok=True)
+    common = ["--grades", str(grades), "--roster", str(roster_csv), *late, "--missing-as-zero",
+              "--allow-incomplete"]
+    _mlphys(["export", "canvas", *common, "--assignment-name", name, "--assignment-id",
+             str(CANVAS_COURSE_ASSIGNMENT_IDS + index), "--out", str(exports / "canvas-import.csv"),
+             "--report", str(exports / "grade-report.csv")], log)
+    _mlphys(["export", "moodle", *common, "--assignment-name", name,
+             "--out", str(exports / "moodle-import.csv")], log)
+    _mlphys(["export", "csv", *common, "--out", str(exports / "final_grades.csv")], log)
+    collection = load_collection(grades / "collection.json")
+    people = people_from_collection(collection)
+    pages = write_feedback_pages(grades, out / "feedback" / name, name, people)
+    write_class_report(grades, out / "report" / name, name, people, pages, collection)
+
+    fb = read_feedback(grades)
+    return AssignmentOutcome(
+        name=name, submissions=len(subs), graded=summary.submissions,
+        mean=float(np.mean([f.total for f in fb])) if fb else 0.0,
+        possible=fb[0].possible if fb else 0.0,
+        full=sum(f.total >= f.possible for f in fb), incomplete=summary.incomplete,
+        late=sum(1 for e in collection["entries"] if e.get("late")),
+        missing=len(collection.get("missing", [])), seconds=time.perf_counter() - start)
+
+
+def _summary_table(outcomes: list[AssignmentOutcome]) -> str:
+    lines = [f"{'assignment':<22} {'subm.':>5} {'graded':>6} {'mean':>11} {'full':>5} "
+             f"{'late':>5} {'missing':>7} {'not ok':>6} {'time':>7}"]
+    for o in outcomes:
+        lines.append(f"{o.name:<22} {o.submissions:>5} {o.graded:>6} "
+                     f"{o.mean:>5.1f}/{o.possible:<5g} {o.full:>5} {o.late:>5} {o.missing:>7} "
+                     f"{o.incomplete:>6} {o.seconds:>6.0f}s")
+    return "\n".join(lines)
 
 
 @click.command("demo")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("mlphys-demo"), show_default=True, help="Where everything is written.")
-def demo_command(out_dir: Path) -> None:
+@click.option("--students", type=click.IntRange(min=12), default=40, show_default=True,
+              help="Class size.")
+@click.option("--assignments", "names", default=None,
+              help="Comma-separated assignment names (default: all).")
+@click.option("--jobs", type=click.IntRange(min=1), default=None,
+              help="Parallel grading workers (default: CPU count).")
+@click.option("--seed", type=int, default=2026, show_default=True, help="Seed of the whole demo.")
+def demo_command(out_dir: Path, students: int, names: str | None, jobs: int | None,
+                 seed: int) -> None:
     """Run the course loop on the embedded default and say where the results are."""
-    lecture = write_answer_key(out_dir / "answer-key")
-    variant = write_answer_key(out_dir / "answer-key-student-demo", student="demo.student")
-    click.echo(f"answer key (lecture versions): {lecture}")
-    click.echo(f"answer key (variants of student 'demo.student'): {variant}")
+    import os
+
+    selected = names.split(",") if names else available()
+    unknown = sorted(set(selected) - set(available()))
+    if unknown:
+        raise click.UsageError(f"unknown assignment(s): {', '.join(unknown)}; "
+                               f"available: {', '.join(available())}")
+    jobs = jobs or os.cpu_count() or 1
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    t0 = time.perf_counter()
+    click.echo(f"[1/4] building {len(selected)} assignments and the answer key ...")
+    built = {b.name: b for b in build_many(selected, out_dir / "dist", jobs=min(jobs, 2))}
+    key = write_answer_key(out_dir / "answer-key")
+    roster = make_roster(students, rng)
+    (out_dir / "lms").mkdir(parents=True, exist_ok=True)
+    roster_csv = write_canvas_roster(roster, selected, out_dir / "lms" / "canvas-roster.csv")
+    click.echo(f"[2/4] a class of {students} students: {roster_csv}")
+    outcomes = []
+    log_path = out_dir / "demo.log"
+    with log_path.open("w", encoding="utf-8") as log:
+        for i, name in enumerate(selected):
+            click.echo(f"[3/4] {name}: submissions -> Canvas zip -> collect -> grade -> export ...")
+            outcomes.append(run_assignment(name, built[name], roster, roster_csv, out_dir,
+                                           rng, jobs, log, i))
+            click.echo(f"      {outcomes[-1].graded} graded, mean {outcomes[-1].mean:.1f}/"
+                       f"{outcomes[-1].possible:g} in {outcomes[-1].seconds:.0f} s")
+    (out_dir / "summary.json").write_text(json.dumps([o.__dict__ for o in outcomes], indent=2))
+    click.echo(f"[4/4] done in {time.perf_counter() - t0:.0f} s\n")
+    click.echo(_summary_table(outcomes))
+    click.echo(f"""
+where things are (under {out_dir}/):
+  dist/<assignment>/student|autograder|solutions   what students get, the Gradescope/Otter zip
+  answer-key/index.html                            computed quiz answer key ({key.name})
+  lms/canvas-roster.csv, lms/<a>/canvas-download.zip   the class as Canvas hands it out
+  graded/<a>/gradebook.sqlite, final_grades.csv, results/*.json, collection.json
+  lms/<a>/exports/canvas-import.csv, moodle-import.csv, final_grades.csv, grade-report.csv
+  feedback/<a>/<student>.html                      one feedback page per student
+  report/<a>/index.html                            class report (plots, failures, outliers)
+  demo.log                                         every mlphys step the demo ran""")
