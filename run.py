@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -35,7 +36,7 @@ def _install_fingerprint() -> str:
 
 
 def ensure_environment() -> Path:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - run.py may be started by an older python3
         sys.exit(f"mlphys needs Python 3.11 or newer; this is {sys.version.split()[0]}.")
     if not _python().exists():
         print(f"[run.py] creating virtual environment in {VENV}", flush=True)
@@ -52,6 +53,23 @@ def ensure_environment() -> Path:
     return _python()
 
 
+def ensure_chromium() -> None:
+    """The class-report test renders the page in headless Chromium (Debian's package: Playwright
+    cannot download its own browsers on machines without internet). Installed when missing and
+    we may (root with apt-get); otherwise say how."""
+    if shutil.which("chromium") or shutil.which("chromium-browser"):
+        return
+    if os.name == "posix" and os.geteuid() == 0 and shutil.which("apt-get"):
+        print("[run.py] installing Debian's chromium for the browser test", flush=True)
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        subprocess.call(["apt-get", "update", "-qq"], env=env)
+        subprocess.call(["apt-get", "install", "-y", "-qq", "chromium"], env=env,
+                        stdout=subprocess.DEVNULL)
+    else:
+        print("[run.py] chromium is not installed: the class-report browser test will fail; "
+              "install it with your package manager (e.g. apt-get install chromium)", flush=True)
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] in {"-h", "--help"}:
         print(__doc__)
@@ -60,6 +78,7 @@ def main(argv: list[str]) -> int:
     python = ensure_environment()
     env = dict(os.environ, MPLBACKEND="Agg")
     if job == "test":
+        ensure_chromium()
         code = subprocess.call([str(python), "-m", "pytest", *rest], cwd=ROOT, env=env)
         if code == 5:  # pytest: no tests were collected (e.g. a -k filter matched nothing)
             print("[run.py] pytest collected no tests", file=sys.stderr)

@@ -73,12 +73,12 @@ def write_canvas_roster(students: list[Student], assignments: list[str], path: P
 
 
 def write_canvas_download(submissions: list[Submission], assignment: str, path: Path) -> Path:
-    """Canvas "Download Submissions": <sortablename>[_LATE]_<userid>_<attachmentid>_<file>."""
+    """Canvas "Download Submissions": <sortablename>[_late]_<userid>_<attachmentid>_<file>."""
     attachment = 9_000_000
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
         for sub in sorted(submissions, key=lambda s: s.submitted_at):
             attachment += 17
-            late = "_LATE" if sub.submitted_at > DUE else ""
+            late = "_late" if sub.submitted_at > DUE else ""  # Canvas lowercases its LATE marker
             who = f"{canvas_sortable(sub.student)}{late}_{sub.student.user_id}"
             name = f"{who}_{attachment}_{assignment}.ipynb"
             name = unicodedata.normalize("NFC", name)

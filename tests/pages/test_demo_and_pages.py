@@ -1,0 +1,116 @@
+"""The demo's whole loop on a small class, and the pages it writes: feedback pages that never
+show hidden tests, a class report that renders in headless Chromium with its pictures."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import shutil
+import zipfile
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from autograder.cli import main
+from autograder.grading.feedback import read_feedback
+
+ASSIGNMENT = "quiz02-python-numpy"
+STUDENTS = 14
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("demo")
+    result = CliRunner().invoke(main, ["demo", "--out", str(out), "--students", str(STUDENTS),
+                                       "--assignments", ASSIGNMENT, "--jobs", "2"])
+    assert result.exit_code == 0, result.output
+    assert "where things are" in result.output
+    return out
+
+
+def test_demo_grades_every_student_of_the_canvas_download(demo):
+    grades = demo / "graded" / ASSIGNMENT
+    collection = json.loads((grades / "collection.json").read_text())
+    assert len(collection["entries"]) == STUDENTS and collection["missing"] == []
+    # resubmissions: the zip holds more files than students, the latest attempt was chosen
+    with zipfile.ZipFile(demo / "lms" / ASSIGNMENT / "canvas-download.zip") as zf:
+        assert len(zf.namelist()) > STUDENTS
+        assert any("_late_" in n for n in zf.namelist())
+    assert any(e["superseded"] for e in collection["entries"])
+    feedback = read_feedback(grades)
+    assert len(feedback) == STUDENTS
+    summary = json.loads((demo / "summary.json").read_text())[0]
+    assert summary["graded"] == STUDENTS and summary["late"] >= 3
+    kinds_seen = {f.grading_status.split(":")[0] for f in feedback}
+    assert "Completed" in kinds_seen and "kernel died" in kinds_seen  # the os._exit student
+    assert 0 < summary["full"] < STUDENTS
+
+
+def test_canvas_export_has_every_roster_student_and_late_penalties(demo):
+    path = demo / "lms" / ASSIGNMENT / "exports" / "canvas-import.csv"
+    rows = list(csv.reader(path.open(encoding="utf-8-sig")))
+    assert rows[0][:5] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
+    assert re.fullmatch(rf"{ASSIGNMENT} \(\d+\)", rows[0][5])
+    assert rows[1][0].strip() == "Points Possible"
+    assert len(rows) == 2 + STUDENTS
+    report = list(csv.DictReader((demo / "lms" / ASSIGNMENT / "exports" / "grade-report.csv")
+                                 .open(encoding="utf-8-sig")))
+    penalised = [r for r in report if float(r["late_penalty"]) > 0]
+    assert penalised, "late submissions must carry a penalty"
+
+
+def _hidden_test_lines(demo: Path) -> list[str]:
+    zip_path = demo / "dist" / ASSIGNMENT / "autograder" / f"{ASSIGNMENT}-autograder.zip"
+    lines = []
+    with zipfile.ZipFile(zip_path) as zf:
+        for n in zf.namelist():
+            if n.startswith("tests/q"):
+                lines += [ln.strip() for ln in zf.read(n).decode().splitlines()
+                          if "key_for(" in ln or "assert" in ln]
+    return lines
+
+
+def test_feedback_pages_show_results_but_never_hidden_tests(demo):
+    pages = sorted((demo / "feedback" / ASSIGNMENT).glob("*.html"))
+    assert len(pages) == STUDENTS
+    secrets = _hidden_test_lines(demo)
+    assert secrets
+    failed_hidden_somewhere = False
+    for page in pages:
+        text = page.read_text()
+        assert "Autograded score" in text and "q1" in text
+        assert not [s for s in secrets if s in text]
+        assert "Traceback" not in text and "RuntimeError" not in text
+        failed_hidden_somewhere |= "Hidden tests that failed" in text
+    assert failed_hidden_somewhere
+
+
+def test_class_report_renders_in_headless_chromium(demo, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    index = demo / "report" / ASSIGNMENT / "index.html"
+    html = index.read_text()
+    for image in re.findall(r"src='([^']+\.png)'", html):
+        assert (index.parent / image).stat().st_size > 1000
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        page = browser.new_page(viewport={"width": 1100, "height": 900})
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(index.as_uri())
+        widths = page.eval_on_selector_all("img", "imgs => imgs.map(i => i.complete && i.naturalWidth)")
+        links = page.eval_on_selector_all("a[href$='.html']", "as => as.map(a => a.href)")
+        page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+        page.goto(links[0])
+        assert "feedback" in page.title()
+        browser.close()
+    assert len(widths) == 3 and all(w and w > 100 for w in widths)
+    assert errors == []
+    assert len(links) >= STUDENTS
+    assert (tmp_path / "report.png").stat().st_size > 20_000
