@@ -144,6 +144,7 @@ def main() -> None:
         otter = {}
         for a in todo:  # one at a time, each on a freshly built file: attacks damage files
             print(f"otter run: {a.name}", file=sys.stderr, flush=True)
+            (work / "otter_in" / a.name).mkdir(parents=True)
             fresh = a.build(work / "otter_in" / a.name)
             before = _victims(victims)
             otter[a.name] = run_otter(fresh, work / "otter", args.timeout)
