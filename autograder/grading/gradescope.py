@@ -72,6 +72,6 @@ def gradescope_dict(
         try:
             passed = total / possible >= score_threshold
         except ZeroDivisionError:
-            passed = 0 >= score_threshold
+            passed = score_threshold <= 0
         output["score"] = (points_possible or possible) if passed else 0
     return output
