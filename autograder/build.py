@@ -131,9 +131,19 @@ def build_assignment(name: str, out: Path, root: Path = ASSIGNMENTS,
         shutil.copy(zips[0], autograder_zip)
         solutions = target / "solutions" / f"{name}.ipynb"
         shutil.copy(result / "autograder" / f"{name}.ipynb", solutions)
+        _add_manifest(autograder_zip, assignment_config(master))
     _check_zip(name, autograder_zip)
     return BuiltAssignment(name, target / "student", autograder_zip, solutions,
                            time.perf_counter() - start)
+
+
+def _add_manifest(autograder_zip: Path, config: dict) -> None:
+    """Tell ``mlphys grade`` which support files are for the tests only (``autograder_files``:
+    e.g. ``reference``, which holds the answers): it keeps them out of the student's sandbox.
+    Otter ignores the extra file."""
+    only = sorted({str(f).strip("/").split("/", 1)[0] for f in config.get("autograder_files", [])})
+    with zipfile.ZipFile(autograder_zip, "a") as zf:
+        zf.writestr("mlphys.json", json.dumps({"autograder_only": only}, indent=2))
 
 
 def _check_zip(name: str, path: Path) -> None:

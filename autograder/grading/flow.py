@@ -88,7 +88,7 @@ def failed_result(spec: AutograderSpec, status: str, notebook_name: str | None =
 
 
 def _write_support_files(spec: AutograderSpec, scratch: Path) -> None:
-    for rel, data in spec.support_files.items():
+    for rel, data in spec.sandbox_files().items():
         parts = PurePosixPath(rel).parts
         if not parts or any(p in ("..", "") for p in parts) or PurePosixPath(rel).is_absolute():
             continue

@@ -61,6 +61,15 @@ class AutograderSpec:
     questions: tuple[QuestionTests, ...]
     support_files: dict[str, bytes] = field(repr=False)
     """``files/...`` entries that Otter copies next to the submission (data files etc.)"""
+    autograder_only: tuple[str, ...] = ()
+    """top-level ``files/`` entries for the tests only (``mlphys.json``, written by
+    ``mlphys build`` from the assignment's ``autograder_files``): never put in the sandbox"""
+
+    def sandbox_files(self) -> dict[str, bytes]:
+        """The support files the student's notebook may see (Otter copies all of them; we keep
+        the autograder-only ones, e.g. a reference solution the hidden tests import, out)."""
+        return {rel: data for rel, data in self.support_files.items()
+                if rel.split("/", 1)[0] not in self.autograder_only}
 
     @property
     def seed(self) -> int | None:
@@ -158,9 +167,7 @@ def load_autograder(path: str | Path) -> AutograderSpec:
                 name = posixpath.normpath(info.filename.replace("\\", "/"))
                 if name.startswith(("../", "/")) or name == "..":
                     continue
-                if name.startswith("tests/") or name == "otter_config.json" or name.startswith(
-                    "files/"
-                ):
+                if name.startswith(("tests/", "files/")) or name in ("otter_config.json", MANIFEST):
                     if info.file_size > MAX_MEMBER_BYTES:
                         raise AutograderZipError(f"{name} in {path} is too large")
                     members[name] = zf.read(info)
@@ -220,4 +227,49 @@ def load_autograder(path: str | Path) -> AutograderSpec:
         raise AutograderZipError(f"two test files in {path} define the same question name")
     support = {n[len("files/"):]: data for n, data in members.items() if n.startswith("files/")}
     return AutograderSpec(path=path.resolve(), sha256=digest, config=config,
-                          questions=tuple(questions), support_files=support)
+                          questions=tuple(questions), support_files=support,
+                          autograder_only=_autograder_only(members.get(MANIFEST), path))
+
+
+MANIFEST = "mlphys.json"
+
+
+def import_support_files(spec: AutograderSpec) -> Path:
+    """Make the zip's support files importable by the test code in THIS (trusted) process.
+
+    Otter runs tests where it copied ``files/`` (next to the notebook), so tests may import
+    modules shipped there (our assignments' hidden tests import ``reference`` from the zip,
+    which keeps the zip self-contained). We extract a private copy, readable only by us and never
+    mounted in a sandbox, and put it first on ``sys.path``: a student cannot touch it, and the
+    tests use the zip's version of those modules rather than whatever else is installed.
+    """
+    import atexit
+    import shutil
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="mlphys-support-"))  # mode 0700
+    atexit.register(shutil.rmtree, root, True)
+    for rel, data in spec.support_files.items():
+        parts = posixpath.normpath(rel).split("/")
+        if rel.startswith("/") or ".." in parts:
+            continue
+        target = root.joinpath(*parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    sys.path.insert(0, str(root))
+    importlib.invalidate_caches()
+    return root
+
+
+def _autograder_only(manifest: bytes | None, path: Path) -> tuple[str, ...]:
+    """Top-level names listed under ``autograder_only`` in the zip's ``mlphys.json``, if any."""
+    if manifest is None:
+        return ()
+    try:
+        names = json.loads(manifest.decode("utf-8")).get("autograder_only", [])
+    except (ValueError, AttributeError):
+        raise AutograderZipError(f"{MANIFEST} in {path} is not a JSON object") from None
+    if not isinstance(names, list) or not all(isinstance(n, str) and n and "/" not in n.strip("/")
+                                              for n in names):
+        raise AutograderZipError(f"{MANIFEST} in {path}: autograder_only must list top-level names")
+    return tuple(n.strip("/") for n in names)

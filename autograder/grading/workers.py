@@ -87,7 +87,7 @@ def worker_main(cfg: WorkerConfig, slot: int, parent_pid: int) -> None:
     use_light_otter()
     from autograder.grading.flow import failed_result, grade_submission
     from autograder.grading.gradescope import gradescope_dict
-    from autograder.grading.otter_zip import load_autograder
+    from autograder.grading.otter_zip import import_support_files, load_autograder
     from autograder.grading.sandbox import Limits
     from autograder.grading.submissions import Submission
 
@@ -95,6 +95,7 @@ def worker_main(cfg: WorkerConfig, slot: int, parent_pid: int) -> None:
     if spec.sha256 != cfg.autograder_sha256:
         send_frame(proto_out, ["fatal", "the autograder zip changed while grading started"])
         return
+    import_support_files(spec)
     limits = Limits(**cfg.limits)
     scratch = Path(cfg.scratch_root) / f"slot{slot}"
     send_frame(proto_out, ["ready", os.getpid()])
