@@ -19,10 +19,12 @@ def _register() -> None:
     from autograder.answer_key import answer_key_command
     from autograder.build import build_command
     from autograder.demo import demo_command
+    from autograder.gradescope_check import gradescope_check_command
 
     main.add_command(answer_key_command)
     main.add_command(build_command)
     main.add_command(demo_command)
+    main.add_command(gradescope_check_command)
     from autograder.grading.cli import grade_command
 
     main.add_command(grade_command)
