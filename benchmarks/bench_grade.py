@@ -111,19 +111,51 @@ def time_nbclient(subs: list[Path], jobs: int) -> float:
     return time.perf_counter() - t0
 
 
+def _course_submissions(name: str, work: Path, n: int) -> tuple[Path, list[Path]]:
+    """Build a course assignment and write n honest submissions of it (correct and partly
+    wrong, as the demo's class makes them; no hostile ones, which would hang `otter run`)."""
+    import numpy as np
+
+    from autograder.build import ASSIGNMENTS, build_assignment
+    from autograder.democlass import _apply, _mutations, as_student_work, make_roster
+
+    built = build_assignment(name, work / "dist")
+    solutions = nbformat.read(built.solutions, as_version=4)
+    handout = nbformat.read(built.student_dir / f"{name}.ipynb", as_version=4)
+    mutations = _mutations(ASSIGNMENTS / name)
+    rng = np.random.default_rng(20)
+    folder = work / "subs"
+    folder.mkdir(parents=True)
+    subs = []
+    for k, student in enumerate(make_roster(n, rng)):
+        nb = as_student_work(solutions, handout, student)
+        if mutations and k % 3 == 2:
+            _apply(nb, mutations[k % len(mutations)])
+        path = folder / f"{student.login}.ipynb"
+        nbformat.write(nb, path)
+        subs.append(path)
+    return built.autograder_zip, subs
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--autograder", type=Path, help="Otter autograder zip (default: fixture)")
     ap.add_argument("--notebook", type=Path, help="a solved notebook, copied N times")
     ap.add_argument("--submissions", type=Path, help="a directory of submissions (*.ipynb)")
+    ap.add_argument("--assignment", help="one of the course's assignments (e.g. hw02-backprop): "
+                    "built here, with N honest submissions made from its solutions")
     ap.add_argument("-n", type=int, default=20, help="number of submissions (default 20)")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--skip-otter", action="store_true", help="(for quick checks only)")
+    ap.add_argument("--out", type=Path, default=RESULTS, help=f"JSON file (default {RESULTS})")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-grade-") as tmp:
         work = Path(tmp)
-        if args.autograder is None:
+        if args.assignment is not None:
+            zip_path, subs = _course_submissions(args.assignment, work, args.n)
+            assignment = f"assignments/{args.assignment}"
+        elif args.autograder is None:
             zip_path, subs = _fixture_submissions(work / "subs", args.n)
             assignment = "tests/grading/fixtures/demo_ok"
         else:
@@ -164,9 +196,9 @@ def main() -> None:
     print(json.dumps({k: result[k] for k in ("throughput_vs_otter_run",
                                              "time_vs_nbclient_floor")}, indent=2))
     if not args.skip_otter:
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-        print(f"wrote {RESULTS}")
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
+        print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":
