@@ -102,7 +102,7 @@ class GradescopeRun:
 
 
 def run_like_gradescope(autograder_zip: Path, submission: Path, workdir: Path | None = None,
-                        timeout: float = 900) -> GradescopeRun:
+                        timeout: float = 900, env: dict[str, str] | None = None) -> GradescopeRun:
     """Grade ``submission`` with ``autograder_zip`` in a Gradescope-shaped tree."""
     with tempfile.TemporaryDirectory(prefix="mlphys-gradescope-") as tmp:
         root = Path(workdir or tmp) / "autograder"
@@ -127,7 +127,7 @@ def run_like_gradescope(autograder_zip: Path, submission: Path, workdir: Path | 
         script = root / "run_here.py"
         script.write_text(entry.replace('"/autograder"', repr(str(root))))
         proc = subprocess.run([sys.executable, str(script)], cwd=root, capture_output=True,
-                              text=True, timeout=timeout)
+                              text=True, timeout=timeout, env=env)
         results_path = root / "results" / "results.json"
         if not results_path.exists():
             raise click.ClickException(f"no results.json was produced:\n{proc.stdout[-2000:]}"
