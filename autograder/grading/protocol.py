@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import base64
 import builtins
+import contextlib
 import io
 import json
 import os
@@ -182,9 +183,14 @@ class FrameReader:
     ``MAX_FRAME_BYTES`` plus one read chunk.
     """
 
-    def __init__(self, fd: int, max_frame: int = MAX_FRAME_BYTES) -> None:
+    def __init__(self, fd: int, max_frame: int = MAX_FRAME_BYTES,
+                 critical: Callable[[], Any] = contextlib.nullcontext) -> None:
+        """``critical()``: a context manager wrapped around each buffer update (the trusted
+        side defers signal handlers there, so an asynchronous exception such as a test's
+        alarm can only land while waiting, never half-way through consuming bytes)."""
         self.fd = fd
         self.max_frame = max_frame
+        self.critical = critical
         self._buf = bytearray()
 
     def has_buffered_frame(self) -> bool:
@@ -196,24 +202,31 @@ class FrameReader:
 
     def read(self, deadline: float | None = None,
              extra_fd: int | None = None,
-             on_extra: Callable[[], None] | None = None) -> dict[str, Any]:
+             on_extra: Callable[[], None] | None = None,
+             on_frame: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
         """Return the next message; ``FrameTimeoutError`` at ``deadline``; ``PeerClosedError`` on EOF.
 
         ``extra_fd``/``on_extra``: a second fd to watch while waiting (e.g. a pidfd telling
         that the peer process exited); ``on_extra`` is called when it becomes readable and is
-        expected to raise.
+        expected to raise. ``on_frame(message)`` runs inside the same ``critical()`` section
+        that consumed the frame (bookkeeping that must not be separated from it).
         """
         while True:
-            frame = self._take_frame()
-            if frame is not None:
-                return parse_payload(frame)
+            with self.critical():
+                frame = self._take_frame()
+                if frame is not None:
+                    message = parse_payload(frame)
+                    if on_frame is not None:
+                        on_frame(message)
+                    return message
             timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
             fds = [self.fd] if extra_fd is None else [self.fd, extra_fd]
             ready, _, _ = select.select(fds, [], [], timeout)
             if not ready:
                 raise FrameTimeoutError("timed out waiting for a frame")
             if self.fd in ready:
-                self._fill()
+                with self.critical():
+                    self._fill()
             elif extra_fd in ready and on_extra is not None:
                 on_extra()
 

@@ -169,6 +169,7 @@ class State:
         self.capture = Capture(self.output_limit)
         self.in_user_code = False
         self.serving_call = False
+        self.in_cell = False
         self.checks = 0
         self.cell_seq: Any = None
         self.handles: dict[int, Any] = {}
@@ -482,7 +483,7 @@ def run_cell(state: State, source: str, seq: Any) -> None:
     state.capture = Capture(state.output_limit)
     sys.stdout, sys.stderr = state.stdout, state.stderr
     error: BaseException | None = None
-    state.in_user_code = True
+    state.in_user_code = state.in_cell = True
     GUARD.to_student()
     try:
         result = state.shell.run_cell(source, store_history=True)
@@ -490,7 +491,7 @@ def run_cell(state: State, source: str, seq: Any) -> None:
     except BaseException as exc:  # an interrupt that landed in IPython's own code
         error = exc
     finally:
-        state.in_user_code = False
+        state.in_user_code = state.in_cell = False
         GUARD.to_runner()
     sys.stdout, sys.stderr = state.stdout, state.stderr
     sync_output(state)
@@ -511,8 +512,9 @@ def run_cell(state: State, source: str, seq: Any) -> None:
 def checkpoint(state: State, question: Any) -> None:
     """``grader.check(q)`` inside a cell: pause and let the grader inspect the globals."""
     if (type(question) is not str or state.serving_call or os.getpid() != state.pid
-            or state.checks >= MAX_CHECKS):
-        return
+            or state.checks >= MAX_CHECKS or not state.in_cell
+            or threading.current_thread() is not threading.main_thread()):
+        return  # only the cell's own thread, while a cell runs, can pause for the grader
     state.checks += 1
     saved = state.in_user_code
     state.in_user_code = False

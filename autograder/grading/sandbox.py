@@ -34,6 +34,28 @@ Timing rules: ``cell_timeout`` counts the student's running time of one cell (ti
 calls, checkpoints included (so a cell that calls ``grader.check`` in an endless loop still
 ends); ``call_timeout`` bounds each forwarded operation.
 
+Asynchronous exceptions: a test's SIGALRM timeout (or Ctrl-C) may interrupt a remote call
+while it waits; the reply is then drained before the next exchange (the student code is
+interrupted) and the sandbox stays usable. Protocol bookkeeping runs with those handlers
+held back (``signals_deferred``). An asynchronous exception while a *cell* runs kills the
+sandbox (the cell's state is unknown). Exceptions raised by ``on_check`` propagate out of
+``run_cell`` after the cell has finished.
+
+Notes for callers:
+
+* ``slot`` must be unique among sandboxes alive at the same time on the machine (as root it
+  selects uid ``62000 + slot``; closing a sandbox kills every leftover process of its uid).
+* The scratch dir is chowned to the slot uid and the student can write anything in it
+  (including symlinks to anywhere): treat its contents as untrusted afterwards.
+* Text printed by student code during a forwarded call is written to the grading
+  process's ``sys.stdout`` (for doctest-style tests). Student code sees the arguments a
+  hidden test passes to it and may print them: keep that output out of student feedback.
+* Values that cross as data: None/bool/int/float/str/complex/bytes, list/tuple, dicts with
+  str or plain hashable keys, set/frozenset of plain hashables, numeric/bool ndarrays and
+  numpy scalars (exact types only), allow-listed modules (as the grader's own module).
+  Everything else (student objects, functions, generators, pandas objects, subclasses of
+  the above, values larger than ``protocol.MAX_FRAME_BYTES``) is a ``RemoteHandle``.
+
 Threading: one Sandbox is meant to be driven by one thread; a lock serializes the pipe.
 """
 
@@ -43,6 +65,7 @@ import contextlib
 import importlib
 import json
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -52,7 +75,7 @@ import threading
 import time
 import types
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -302,12 +325,13 @@ class Sandbox:
         self._to_runner = self._from_runner = self._lifeline = self._pidfd = -1
         self._reader: protocol.FrameReader | None = None
         self._lock = threading.RLock()
-        self._state = "new"  # new | idle | running | checkpoint | dead
+        self._state = "new"  # new | idle | running | checkpoint | dead | closed
         self._released: list[int] = []
         self._handles: weakref.WeakValueDictionary[int, RemoteHandle] = (
             weakref.WeakValueDictionary())
         self._notebook_used = 0.0
         self._seq = 0
+        self._awaiting: int | None = None  # seq of a request whose reply is still unread
         self._finalizer: weakref.finalize | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -423,7 +447,7 @@ class Sandbox:
         os.set_blocking(to_w, False)
         os.set_blocking(from_r, False)
         self._pidfd = os.pidfd_open(self._keeper.pid)
-        self._reader = protocol.FrameReader(from_r)
+        self._reader = protocol.FrameReader(from_r, critical=signals_deferred)
         self._finalizer = weakref.finalize(self, _emergency_cleanup, self._keeper,
                                            life_w, self._runtime)
 
@@ -451,10 +475,33 @@ class Sandbox:
         """True while the runner can take cells and requests."""
         if self._state in ("new", "dead", "closed"):
             return False
-        if self._keeper is not None and self._keeper.poll() is not None:
-            self._mark_dead(_describe_exit(self._keeper.returncode))
+        code = self._reap(0)
+        if code is not None:
+            self._mark_dead(_describe_exit(code))
             return False
         return True
+
+    def _reap(self, timeout: float | None) -> int | None:
+        """The keeper's exit code once it has exited (waiting up to ``timeout``), else None.
+
+        Why not ``Popen.wait``/``poll``: they hold an internal lock that an asynchronous
+        exception (a test's alarm) can leave locked forever; pidfd + waitpid hold none.
+        """
+        keeper = self._keeper
+        if keeper is None or keeper.returncode is not None:
+            return None if keeper is None else keeper.returncode
+        if self._pidfd >= 0:
+            ready, _, _ = select.select([self._pidfd], [], [], timeout)
+            if not ready:
+                return None
+        try:
+            pid, status = os.waitpid(keeper.pid, 0 if self._pidfd >= 0 else os.WNOHANG)
+        except ChildProcessError:
+            return keeper.returncode
+        if pid == 0:
+            return None
+        keeper.returncode = os.waitstatus_to_exitcode(status)
+        return keeper.returncode
 
     @property
     def isolation(self) -> str:
@@ -498,13 +545,11 @@ class Sandbox:
                 os.close(self._lifeline)
             self._lifeline = -1
         keeper = self._keeper
-        if keeper is None:
+        if keeper is None or self._reap(5) is not None:
             return
-        try:
-            keeper.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            keeper.kill()
-            keeper.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(keeper.pid, signal.SIGKILL)
+        self._reap(None)
 
     def _mark_dead(self, reason: str) -> None:
         if self._state not in ("dead", "closed"):
@@ -527,9 +572,7 @@ class Sandbox:
     # -- pipe I/O ---------------------------------------------------------------------------
     def _died(self) -> None:
         """Called when the keeper exited while we waited for a frame."""
-        assert self._keeper is not None
-        self._keeper.wait()
-        raise SandboxDied(_describe_exit(self._keeper.returncode))
+        raise SandboxDied(_describe_exit(self._reap(None)))
 
     def _next_seq(self) -> int:
         self._seq += 1
@@ -543,23 +586,35 @@ class Sandbox:
         """
         assert self._reader is not None
         try:
-            message = self._reader.read(deadline, extra_fd=self._pidfd, on_extra=self._died)
+            message = self._reader.read(deadline, extra_fd=self._pidfd, on_extra=self._died,
+                                        on_frame=self._consumed)
             if seq is not None and message.get("seq") != seq:
                 raise protocol.ProtocolError("frame out of sequence")
             return message
         except protocol.PeerClosedError:
-            keeper = self._keeper
-            code = None
-            if keeper is not None:
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    code = keeper.wait(timeout=2)
-            raise SandboxDied(_describe_exit(code)) from None
+            raise SandboxDied(_describe_exit(self._reap(2))) from None
 
-    def _write(self, message: dict[str, Any], deadline: float) -> None:
+    def _consumed(self, message: dict[str, Any]) -> None:
+        """A frame was taken off the pipe (runs with signal handlers held back)."""
+        if self._awaiting is not None and message.get("seq") == self._awaiting:
+            self._awaiting = None
+
+    def _write(self, message: dict[str, Any], deadline: float,
+               expect_reply: bool = False) -> None:
+        """Write a whole frame with signal handlers held back (a half frame is fatal).
+
+        ``expect_reply``: remember, in the same uninterruptible step, that a reply with this
+        frame's ``seq`` is now owed to us (see ``_recover``).
+        """
         try:
-            protocol.write_frame(self._to_runner, message, deadline)
+            with signals_deferred():
+                protocol.write_frame(self._to_runner, message, deadline)
+                if expect_reply:
+                    self._awaiting = message["seq"]
         except protocol.PeerClosedError:
             self._died()
+        except protocol.FrameTimeoutError:
+            raise SandboxDied("the runner stopped reading its requests") from None
 
     def _interrupt(self) -> None:
         """SIGINT the runner: KeyboardInterrupt in the student code it is running."""
@@ -569,7 +624,8 @@ class Sandbox:
 
     def _fail(self, exc: BaseException) -> SandboxDied:
         """Turn a pipe failure into the right ``SandboxDied`` and make sure it is dead."""
-        if isinstance(exc, protocol.ProtocolError) and not isinstance(exc, protocol.PeerClosedError):
+        if (isinstance(exc, protocol.ProtocolError)
+                and not isinstance(exc, protocol.PeerClosedError)):
             reason = f"protocol error: {exc}"
             self._kill(reason)
             return SandboxProtocolError(reason)
@@ -591,7 +647,16 @@ class Sandbox:
             if budget <= 0:
                 return CellOutcome("timeout", "notebook time limit exceeded", "")
             try:
+                self._recover()
                 return self._run_cell(source, on_check, started, budget)
+            except SandboxDied as exc:
+                return CellOutcome("died", exc.reason, "")
+            except Exception:
+                raise
+            except BaseException:  # interrupted while the cell ran: the exchange is lost
+                if self._state in ("running", "checkpoint"):
+                    self._kill("interrupted by the grader while a cell was running")
+                raise
             finally:
                 self._notebook_used += time.monotonic() - started
 
@@ -602,9 +667,9 @@ class Sandbox:
         pending: BaseException | None = None
         try:
             seq = self._next_seq()
+            self._state = "running"
             self._write({"op": "cell", "source": source, "seq": seq},
                         started + self.limits.call_timeout)
-            self._state = "running"
             while True:
                 deadline = min(cell_deadline, notebook_deadline)
                 try:
@@ -650,6 +715,7 @@ class Sandbox:
                 error = exc
         if not self.alive():
             raise SandboxDied(self.exit_reason or "sandbox died during a checkpoint")
+        self._recover()
         self._state = "running"
         self._write({"op": "resume"}, time.monotonic() + self.limits.call_timeout)
         return error
@@ -744,12 +810,13 @@ class Sandbox:
                                    "and during on_check")
             for key in encode:
                 message[key] = self._encode_arg(message[key])
-            if self._released:
-                message["rel"], self._released = self._released, []
-            seq = message["seq"] = self._next_seq()
-            deadline = time.monotonic() + self.limits.call_timeout
             try:
-                self._write(message, deadline)
+                self._recover()
+                if self._released:
+                    message["rel"], self._released = self._released, []
+                seq = message["seq"] = self._next_seq()
+                deadline = time.monotonic() + self.limits.call_timeout
+                self._write(message, deadline, expect_reply=True)
                 try:
                     reply = self._read(deadline, seq)
                 except protocol.FrameTimeoutError:
@@ -760,11 +827,31 @@ class Sandbox:
             except (protocol.ProtocolError, SandboxDied) as exc:
                 raise self._fail(exc) from None
 
+    def _recover(self) -> None:
+        """Catch up after an abandoned exchange (see ``signals_deferred``).
+
+        If an asynchronous exception (a test's alarm) left while a reply was still owed,
+        interrupt the student code and read that reply before anything else; if it does
+        not come within ``interrupt_grace``, kill the sandbox.
+        """
+        if self._awaiting is None:
+            return
+        self._interrupt()
+        deadline = time.monotonic() + self.limits.interrupt_grace
+        while self._awaiting is not None:
+            owed = self._awaiting
+            try:
+                self._read(deadline, owed)
+            except protocol.FrameTimeoutError:
+                self._kill("an abandoned remote call did not stop; killed")
+                raise SandboxDied("an abandoned remote call did not stop; killed") from None
+
     def _interrupt_call(self, seq: int) -> None:
         """A forwarded call hung: interrupt; if no reply within the grace, kill."""
         self._interrupt()
         try:
-            self._read(time.monotonic() + self.limits.interrupt_grace, seq)
+            while self._awaiting == seq:
+                self._read(time.monotonic() + self.limits.interrupt_grace, seq)
         except protocol.FrameTimeoutError:
             self._kill(f"remote call exceeded {self.limits.call_timeout:g} s; killed")
         except (protocol.ProtocolError, SandboxDied) as exc:
@@ -793,6 +880,59 @@ class Sandbox:
             raise remote_error(_clean(type_name, 200), _clean(message, protocol.MAX_TEXT),
                                _clean(module, 200))
         raise protocol.ProtocolError(f"unexpected reply {op!r}")
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold back Python signal handlers (a test's SIGALRM timeout, Ctrl-C) for a moment.
+
+    Why: a Python signal handler that raises can interrupt any bytecode. Half-way through
+    writing a frame or consuming bytes from the pipe, that would corrupt the conversation
+    with the runner; waiting, by contrast, is safe to interrupt (see ``Sandbox._recover``).
+
+    How: the handlers of ``_DEFERRED_SIGNALS`` are swapped for a recorder, and whatever
+    arrived is replayed through the real handlers afterwards. (Masking with
+    pthread_sigmask is not enough: NumPy's BLAS threads would still receive the signal and
+    the interpreter would run the handler in the main thread anyway.) Python runs signal
+    handlers only in the main thread, so other threads need no protection.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    arrived: list[tuple[int, Any]] = []
+
+    def record(signum: int, frame: Any) -> None:
+        arrived.append((signum, frame))
+
+    saved: dict[int, Any] = {}
+    try:
+        for signum in _DEFERRED_SIGNALS:
+            handler = signal.getsignal(signum)
+            if callable(handler):
+                saved[signum] = handler
+                signal.signal(signum, record)
+        yield
+    finally:
+        _restore_handlers(saved)
+    for signum, frame in arrived:
+        saved[signum](signum, frame)
+
+
+def _restore_handlers(saved: dict[int, Any]) -> None:
+    """Put every handler back, even if a signal's real handler raises meanwhile."""
+    pending = list(saved.items())
+
+    def restore_from(index: int) -> None:
+        if index < len(pending):
+            try:
+                restore_from(index + 1)
+            finally:
+                signal.signal(*pending[index])
+
+    restore_from(0)
+
+
+_DEFERRED_SIGNALS = (signal.SIGALRM, signal.SIGINT, signal.SIGTERM)
 
 
 def _import_allowed(name: str) -> Any:

@@ -249,3 +249,57 @@ def test_a_remote_hang_that_ignores_interrupts_kills_the_sandbox(tmp_path: Path)
         with pytest.raises(SandboxDied):
             box.namespace["x"]
         assert box.run_cell("1").status == "died"
+
+
+class AlarmTimeout(KeyboardInterrupt):
+    """Like the batch layer's per-test timeout: raised asynchronously by SIGALRM."""
+
+
+def test_a_test_alarm_during_a_remote_call_leaves_the_sandbox_usable(sandbox: Sandbox) -> None:
+    """The batch layer bounds each test case with a SIGALRM handler that raises (and keeps
+    re-arming until the case unwinds). Such exceptions may land anywhere in an exchange;
+    the conversation with the runner must stay in sync and the sandbox usable."""
+    import signal
+
+    sandbox.run_cell("import time\ndef slow():\n    time.sleep(30)\n    return 1\n"
+                     "def fast(i):\n    return i")
+    armed = [True]
+
+    def on_alarm(signum: int, frame: object) -> None:
+        if armed[0]:
+            signal.setitimer(signal.ITIMER_REAL, 0.003)
+            raise AlarmTimeout
+
+    def disarm() -> None:
+        while True:
+            try:
+                armed[0] = False
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                return
+            except AlarmTimeout:
+                continue
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    fired = 0
+    try:
+        started = time.monotonic()
+        try:
+            signal.setitimer(signal.ITIMER_REAL, 0.3)
+            sandbox.namespace["slow"]()
+        except AlarmTimeout:
+            fired += 1
+        assert time.monotonic() - started < 2
+        for i in range(300):  # alarms landing anywhere in many short exchanges
+            try:
+                assert sandbox.namespace["fast"](i) == i
+            except AlarmTimeout:
+                fired += 1
+    except AlarmTimeout:
+        fired += 1
+    finally:
+        disarm()
+        signal.signal(signal.SIGALRM, previous)
+    assert fired > 1
+    assert sandbox.alive()
+    assert sandbox.namespace["x"] == 41 and sandbox.namespace["fast"](7) == 7
+    assert sandbox.run_cell("x").output.startswith("Out[")
