@@ -332,6 +332,7 @@ class Sandbox:
         self._notebook_used = 0.0
         self._seq = 0
         self._awaiting: int | None = None  # seq of a request whose reply is still unread
+        self._scratch_owner = (os.getuid(), os.getgid())
         self._finalizer: weakref.finalize | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -347,7 +348,9 @@ class Sandbox:
                     "cannot isolate: no namespaces, and the interpreter is not readable by "
                     "an unprivileged uid (student code will not run as root)")
             self.uid = SLOT_UID_BASE + self.slot
-            self._chown_scratch(self.uid)
+            info = self.scratch_dir.stat()
+            self._scratch_owner = (info.st_uid, info.st_gid)
+            self._chown_scratch(self.uid, self.uid)
         self._runtime = self._make_runtime()
         self._spawn()
         try:
@@ -363,12 +366,15 @@ class Sandbox:
         self._state = "idle"
         self.startup_seconds = time.monotonic() - began
 
-    def _chown_scratch(self, uid: int) -> None:
-        """Give the scratch tree to the slot uid (the runner must create files in it)."""
-        os.chown(self.scratch_dir, uid, uid)
+    def _chown_scratch(self, uid: int, gid: int) -> None:
+        """Give the scratch tree to the slot uid (the runner must create files in it); at
+        close, give everything in it back to the scratch dir's original owner."""
+        with contextlib.suppress(OSError):
+            os.lchown(self.scratch_dir, uid, gid)
         for root, dirs, files in os.walk(self.scratch_dir):
             for name in dirs + files:
-                os.lchown(os.path.join(root, name), uid, uid)
+                with contextlib.suppress(OSError):
+                    os.lchown(os.path.join(root, name), uid, gid)
 
     def _make_runtime(self) -> str:
         """A private temp dir: ``code/`` (runner files), ``root/`` (jail mount point), log."""
@@ -526,7 +532,8 @@ class Sandbox:
         self._state = "closed"
         self._terminate()
         if self.uid is not None:
-            _kill_uid(self.uid)
+            _kill_uid(self.uid, host_only=self.mode != "basic")
+            self._chown_scratch(*self._scratch_owner)
         for fd in (self._to_runner, self._from_runner, self._pidfd):
             if fd >= 0:
                 with contextlib.suppress(OSError):
@@ -950,12 +957,33 @@ def _clean(text: str, limit: int) -> str:
     return raw.decode("utf-8", "ignore")
 
 
-def _kill_uid(uid: int) -> None:
+def _pid_namespace(pid: int | str) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/ns/pid")
+    except OSError:
+        return None
+
+
+def _kill_uid(uid: int, host_only: bool) -> None:
     """Kill every process of ``uid`` (a helper running as that uid calls kill(-1, SIGKILL)).
 
-    Only needed when something escaped the PID namespace kill (it should not); in basic mode
-    it is the main way to get setsid'd daemons.
+    In jail mode the PID namespace kill has already ended everything; a process of the
+    uid still in the grader's own PID namespace would be an escapee, and those are killed
+    one by one (``host_only``): processes of the same uid inside another live sandbox's
+    namespace (a caller that reused a slot) are left alone. In basic mode this is the main
+    way to get setsid'd daemons.
     """
+    if host_only:
+        host = _pid_namespace("self")
+        for _ in range(20):
+            escaped = [p for p in jail.processes_of_uid(uid) if _pid_namespace(p) == host]
+            if not escaped:
+                return
+            for pid in escaped:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            time.sleep(0.01)
+        return
     for _ in range(20):
         if not jail.processes_of_uid(uid):
             return

@@ -302,6 +302,9 @@ with open('mine.txt', 'w') as handle:
     assert sentinel.read_text() == "original"
     assert not Path("/tmp", token).exists()
     assert (tmp_path / "scratch" / "mine.txt").read_text() == "in scratch"
+    scratch = tmp_path / "scratch"
+    owners = {p.lstat().st_uid for p in [scratch, *scratch.rglob("*")]}
+    assert owners == {os.getuid()}  # handed back to the caller at close()
     if IS_ROOT:
         assert [p for p in Path("/tmp").iterdir() if p.lstat().st_uid == uid] == []
 

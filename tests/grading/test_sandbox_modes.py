@@ -136,3 +136,18 @@ def test_user_namespace_mode_when_the_kernel_allows_it(tmp_path: Path) -> None:
         assert box.run_cell("import reference").status == "error"
         assert box.run_cell("!umount /usr").output.strip().endswith(
             "must be superuser to unmount.")
+
+
+def test_closing_a_sandbox_spares_another_that_reuses_its_slot(tmp_path: Path) -> None:
+    """Slots must be unique, but a caller's mistake must not let one close() kill another
+    sandbox: in jail mode only escapees of the grader's own PID namespace are hunted."""
+    slot = new_slot()
+    first = tmp_path / "first"
+    second = tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    with Sandbox(second, FAST, slot=slot) as survivor:
+        with Sandbox(first, FAST, slot=slot) as doomed:
+            doomed.run_cell("x = 1")
+        assert survivor.alive() and survivor.run_cell("y = 2").status == "ok"
+        assert survivor.namespace["y"] == 2
