@@ -61,6 +61,9 @@ MS_NOSUID = 0x2
 MS_NODEV = 0x4
 MS_NOEXEC = 0x8
 MS_REMOUNT = 0x20
+MS_NOATIME = 0x400
+MS_NODIRATIME = 0x800
+MS_RELATIME = 0x200000
 MS_BIND = 0x1000
 MS_REC = 0x4000
 MS_PRIVATE = 0x40000
@@ -182,11 +185,16 @@ def bind_readonly(source: str, target: str) -> None:
     """
     mount(source, target, None, MS_BIND | MS_REC)
     for point in _mountpoints_under(target):
-        flags = MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV
-        try:
-            mount(None, point, None, flags)
-        except OSError:  # locked flags (userns): keep the stricter existing ones, add ours
-            mount(None, point, None, flags | MS_NOEXEC)
+        # keep the mount's own noexec/atime flags: in a user namespace they are locked and
+        # a remount that tries to clear them fails
+        have = os.statvfs(point).f_flag
+        kept = 0
+        for st_flag, ms_flag in ((os.ST_NOEXEC, MS_NOEXEC), (os.ST_NOATIME, MS_NOATIME),
+                                 (os.ST_NODIRATIME, MS_NODIRATIME),
+                                 (os.ST_RELATIME, MS_RELATIME)):
+            if have & st_flag:
+                kept |= ms_flag
+        mount(None, point, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | kept)
 
 
 def _mirror_path(root: str, path: str) -> str:
