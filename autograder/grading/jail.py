@@ -1,9 +1,10 @@
 """Process isolation for one sandbox: the "keeper" program and the jail it builds.
 
 The trusted grader never forks itself (it may be multi-threaded). It starts, per sandbox, a
-small *keeper* process: ``python -I -S jail.py '<json config>'``. This file is therefore both a
-module (the trusted side imports ``JailConfig``, ``choose_mode``...) and a standard-library-only
-script. The keeper builds the jail, starts the runner inside it and supervises it::
+small *keeper* process: ``python -I -S jail.py`` with a JSON config on stdin. This file is
+therefore both a module (the trusted side imports ``JailConfig``, ``processes_of_uid``...)
+and a standard-library-only script. The keeper builds the jail, starts the runner inside it
+and supervises it::
 
     trusted grader ──Popen──> keeper (host pid ns)          watches: lifeline pipe, init pidfd
                                 └─fork─> init  (pid 1 of a new pid ns; root; own mount ns)
@@ -503,6 +504,21 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+def read_config_from_stdin() -> JailConfig:
+    """The keeper's config arrives on stdin (argv would be readable as /proc/1/cmdline inside
+    the jail); stdin is then pointed at /dev/null."""
+    chunks = []
+    while True:
+        chunk = os.read(0, 65536)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    return JailConfig.from_json(b"".join(chunks).decode())
+
+
 def children(pid: int) -> list[int]:
     """Direct children of ``pid`` (public wrapper)."""
     return _children(pid)
@@ -510,7 +526,7 @@ def children(pid: int) -> list[int]:
 
 if __name__ == "__main__":
     try:
-        sys.exit(keeper_main(JailConfig.from_json(sys.argv[1])))
+        sys.exit(keeper_main(read_config_from_stdin()))
     except SystemExit:
         raise
     except BaseException:

@@ -439,15 +439,19 @@ class Sandbox:
             lifeline_fd=life_r, keep_fds=[to_r, from_w], rlimits=self._rlimits(),
             uid=self.uid, gid=self.uid, ro_paths=_ro_paths(), hide_paths=_hide_paths(),
             tmp_bytes=self.limits.tmp_bytes, outer_uid=os.getuid(), outer_gid=os.getgid())
+        # the config goes through stdin, not argv: /proc/1/cmdline is readable in the jail
+        config_r, config_w = os.pipe()
+        os.write(config_w, cfg.to_json().encode())  # a few KiB: fits in the pipe buffer
+        os.close(config_w)
         log = open(os.path.join(self._runtime, "keeper.log"), "wb")  # noqa: SIM115
         try:
             self._keeper = subprocess.Popen(
-                [sys.executable, "-I", "-S", jail.__file__, cfg.to_json()],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                [sys.executable, "-I", "-S", jail.__file__],
+                stdin=config_r, stdout=log, stderr=log,
                 pass_fds=(to_r, from_w, life_r), close_fds=True, cwd=self._runtime)
         finally:
             log.close()
-            for fd in (to_r, from_w, life_r):
+            for fd in (to_r, from_w, life_r, config_r):
                 os.close(fd)
         self._to_runner, self._from_runner, self._lifeline = to_w, from_r, life_w
         os.set_blocking(to_w, False)
