@@ -55,25 +55,29 @@ class SandboxProtocolError(SandboxDied):
 _ERROR_CLASSES: dict[str, type[RemoteError]] = {}
 
 
-def remote_error(type_name: str, message: str, module: str) -> RemoteError:
+def remote_error(type_name: str, message: str, module: str, base: str = "") -> RemoteError:
     """Build a ``RemoteError``, mixing in the matching built-in exception class if any.
 
-    Only ``Exception`` subclasses are mixed in: a student's ``SystemExit`` or
-    ``KeyboardInterrupt`` must never behave as one in the grading process.
+    ``base`` is the first built-in class in the remote exception's MRO (as reported by the
+    sandbox), used when the exception's own class is not a built-in. Only ``Exception``
+    subclasses are mixed in: a student's ``SystemExit`` or ``KeyboardInterrupt`` must never
+    behave as one in the grading process.
     """
-    builtin = getattr(builtins, type_name, None) if module == "builtins" else None
+    builtin_name = type_name if module == "builtins" else base
+    builtin = getattr(builtins, builtin_name, None) if builtin_name else None
     if (isinstance(builtin, type) and issubclass(builtin, Exception)
             and not issubclass(builtin, StopIteration)):
-        klass = _ERROR_CLASSES.get(type_name)
+        klass = _ERROR_CLASSES.get(builtin.__name__)
         if klass is None:
             try:
-                klass = type(f"Remote{type_name}", (RemoteError, builtin), {})
+                klass = type(f"Remote{builtin.__name__}", (RemoteError, builtin), {})
             except TypeError:  # incompatible layout: plain RemoteError
                 klass = RemoteError
-            _ERROR_CLASSES[type_name] = klass
-        error = klass.__new__(klass)
-        RemoteError.__init__(error, type_name, message, module)
-        return error
+            _ERROR_CLASSES[builtin.__name__] = klass
+        try:
+            return klass(type_name, message, module)
+        except Exception:  # a built-in whose constructor wants other arguments
+            return RemoteError(type_name, message, module)
     return RemoteError(type_name, message, module)
 
 

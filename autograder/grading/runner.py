@@ -560,7 +560,19 @@ def call_user(state: State, function: Any, *args: Any) -> dict[str, Any]:
         module = ""
     return {"op": "raise", "type": _type_name(failure),
             "module": module if type(module) is str else "", "message":
-            _exception_text(failure), "out": out}
+            _exception_text(failure), "base": _builtin_base(failure), "out": out}
+
+
+def _builtin_base(exc: BaseException) -> str:
+    """Name of the first built-in class in the exception's MRO (e.g. numpy's AxisError ->
+    ValueError), so that ``except ValueError`` in a test still matches."""
+    try:
+        for klass in type.__dict__["__mro__"].__get__(type(exc)):
+            if getattr(builtins, klass.__name__, None) is klass:
+                return klass.__name__
+    except Exception:
+        pass
+    return "BaseException"
 
 
 def _getattr_public(obj: Any, name: Any) -> Any:

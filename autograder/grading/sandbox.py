@@ -886,10 +886,11 @@ class Sandbox:
             type_name = reply.get("type")
             message = reply.get("message")
             module = reply.get("module", "")
-            if type(type_name) is not str or type(message) is not str or type(module) is not str:
+            base = reply.get("base", "")
+            if not all(type(v) is str for v in (type_name, message, module, base)):
                 raise protocol.ProtocolError("malformed error reply")
             raise remote_error(_clean(type_name, 200), _clean(message, protocol.MAX_TEXT),
-                               _clean(module, 200))
+                               _clean(module, 200), _clean(base, 200))
         raise protocol.ProtocolError(f"unexpected reply {op!r}")
 
 

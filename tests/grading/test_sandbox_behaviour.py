@@ -169,6 +169,14 @@ def test_student_exceptions_become_remote_errors(sandbox: Sandbox) -> None:
     assert isinstance(info.value, ValueError)  # ``except ValueError`` in a test works
     with pytest.raises(TypeError):  # wrong arity: the remote TypeError
         fails()
+    sandbox.run_cell("class Negative(ValueError):\n    pass\n"
+                     "def checked(n):\n    raise Negative('custom')\n"
+                     "def too_big():\n    import numpy as np\n    return np.ones(10**11)")
+    with pytest.raises(ValueError) as custom:  # a student subclass of a built-in
+        sandbox.namespace["checked"](1)
+    assert custom.value.type_name == "Negative" and custom.value.message == "custom"
+    with pytest.raises(MemoryError):  # numpy's _ArrayMemoryError
+        sandbox.namespace["too_big"]()
     sandbox.run_cell("def leave():\n    raise SystemExit(3)")
     with pytest.raises(RemoteError) as info:
         sandbox.namespace["leave"]()
