@@ -258,6 +258,12 @@ def test_reference_answers_and_the_grader_are_unreachable(tmp_path: Path) -> Non
         }
         for source, error in probes.items():
             assert box.run_cell(source).error == error
+        answers = sorted(str(p) for p in (repo / "reference").glob("*.py"))
+        assert len(answers) > 3
+        box.run_cell(f"readable = []\nfor path in {answers!r}:\n    try:\n"
+                     "        open(path).read()\n        readable.append(path)\n"
+                     "    except OSError:\n        pass")
+        assert box.namespace["readable"] == []
         listing = box.run_cell(f"import os\nprint(os.listdir({str(repo)!r}))").output
         assert listing == "['.venv']\n" or listing.startswith("FileNotFoundError")
         outcome = box.run_cell(

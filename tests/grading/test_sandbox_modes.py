@@ -151,3 +151,13 @@ def test_closing_a_sandbox_spares_another_that_reuses_its_slot(tmp_path: Path) -
             doomed.run_cell("x = 1")
         assert survivor.alive() and survivor.run_cell("y = 2").status == "ok"
         assert survivor.namespace["y"] == 2
+
+
+def test_without_preloads_numpy_still_crosses(tmp_path: Path) -> None:
+    scratch = tmp_path / "bare"
+    scratch.mkdir()
+    with Sandbox(scratch, FAST, slot=new_slot(), preload=()) as box:
+        assert box.run_cell("import sys\nloaded = 'numpy' in sys.modules").status == "ok"
+        assert box.namespace["loaded"] is False
+        box.run_cell("import numpy as np\nv = np.arange(3)")
+        assert box.namespace["v"].tolist() == [0, 1, 2]
