@@ -248,6 +248,7 @@ def _usable_by_others(executable: str) -> bool:
     return True
 
 
+@cache
 def _runner_site_dirs() -> list[str]:
     """The site-packages dirs the runner adds itself (it starts with ``-S``)."""
     import site
@@ -259,6 +260,7 @@ def _runner_site_dirs() -> list[str]:
     return [d for d in dirs if os.path.isdir(d)]
 
 
+@cache
 def _hide_paths() -> list[str]:
     """Paths masked inside the jail: the project's packages wherever they are installed.
 
@@ -273,6 +275,7 @@ def _hide_paths() -> list[str]:
     return hidden
 
 
+@cache
 def _ro_paths() -> list[str]:
     """System trees bound read-only into the jail (symlinks such as /bin are recreated)."""
     paths = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc",
