@@ -19,11 +19,15 @@ What it does, in order:
 3. sends ``hello`` and serves requests: ``cell`` runs one cell; between cells and while a
    cell is paused in a checkpoint it answers namespace/remote-object requests.
 
-Messages (trusted -> runner): ``cell{source}``, ``resume``, ``get{name}``, ``keys``,
-``call{h,args,kwargs}``, ``getattr{h,name}``, ``getitem{h,key}``, ``len{h}``, ``iter{h}``,
-``next{h}``; any request may carry ``rel`` (handle ids the trusted side dropped).
+Messages (trusted -> runner): ``cell{source}``, ``resume``, ``get{name}``, ``has{name}``,
+``keys``, ``call{h,args,kwargs}``, ``getattr{h,name}``, ``getitem{h,key}``, ``len{h}``,
+``iter{h}``, ``next{h}``, ``ping``; every request and cell carries ``seq``, echoed in its
+reply; any request may carry ``rel`` (handle ids the trusted side dropped).
 Runner -> trusted: ``hello``, ``check{q}``, ``cell_done{status,error,output}``,
-``ok{value,out}``, ``raise{type,module,message,out}``, ``stop{out}``, ``missing``.
+``ok{value,out}``, ``raise{type,module,message,base,out}``, ``stop{out}``, ``missing``.
+
+The built-ins the runner itself relies on are swapped back in whenever runner code runs
+(``BuiltinsGuard``), so a student who rebinds ``builtins.len`` breaks only their own code.
 """
 
 from __future__ import annotations
