@@ -350,6 +350,7 @@ def make_otter_module(state: State) -> types.ModuleType:
         return noop
 
     module.Notebook = Notebook
+    module.__version__ = "7.0.0"  # the Otter version the project pins
     module.__getattr__ = module_getattr
     return module
 
