@@ -98,6 +98,21 @@ class Activation:
             return _sigmoid_pair(z)
         return self.f(z), (self.df_train(z) if surrogate else self.df(z))
 
+    def apply_in_place(self, zy: np.ndarray, df: np.ndarray, surrogate: bool = False) -> None:
+        """Overwrite ``zy`` (holding z) with f(z) and ``df`` with f'(z), allocating nothing for
+        sigmoid: the training loop's buffers are reused from step to step (see
+        ``reference.backprop.Network``)."""
+        if self.f is sigmoid:  # sigmoid(z) = (1 + tanh(z/2)) / 2: no overflow, no division
+            np.multiply(zy, 0.5, out=zy)
+            np.tanh(zy, out=zy)
+            np.multiply(zy, 0.5, out=zy)
+            zy += 0.5
+            np.subtract(1.0, zy, out=df)
+            df *= zy
+            return
+        np.copyto(df, self.df_train(zy) if surrogate else self.df(zy))
+        np.copyto(zy, self.f(zy))
+
 
 ACTIVATIONS: dict[str, Activation] = {
     "sigmoid": Activation("sigmoid", sigmoid, _d_sigmoid, _d_sigmoid),

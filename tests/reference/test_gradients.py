@@ -99,3 +99,31 @@ def test_curve_fitting_gradient_equals_finite_differences(theta0, theta1, seed):
         e[k] = h
         numeric = (f_theta(theta + e, x) - f_theta(theta - e, x)) / (2 * h)
         np.testing.assert_allclose(grad_f_theta(theta, x)[k], numeric, rtol=1e-5, atol=1e-7)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    sizes=st.lists(st.integers(1, 5), min_size=2, max_size=5),
+    batches=st.lists(st.integers(1, 7), min_size=1, max_size=3),
+    names=st.lists(st.sampled_from(ACTIVATION_NAMES), min_size=4, max_size=4),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_network_workspace_path_equals_the_functions(sizes, batches, names, seed):
+    """Network.forward/backprop reuse buffers between calls; they must compute exactly what
+    forward()/backprop() compute, also when the batch size changes between calls."""
+    from reference.backprop import Network
+
+    rng = np.random.default_rng(seed)
+    net = Network.random(sizes, names[: len(sizes) - 1], rng)
+    for batch in batches:
+        y_in = rng.normal(size=(batch, sizes[0]))
+        y_target = rng.normal(size=(batch, sizes[-1]))
+        out = net.forward(y_in, surrogate=True)
+        y_layer, df_layer = forward(net.weights, net.biases, net.activations, y_in, surrogate=True)
+        np.testing.assert_allclose(out, y_layer[-1], rtol=1e-12, atol=1e-14)
+        for a, b in zip(net.df_layer, df_layer, strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+        net.backprop(y_target)
+        dw, db = backprop(net.weights, y_layer, df_layer, y_target)
+        for a, b in zip(net.dw_layer + net.db_layer, dw + db, strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
