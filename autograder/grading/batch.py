@@ -26,8 +26,9 @@ from autograder.grading.gradebook import Gradebook
 from autograder.grading.gradescope import gradescope_dict
 from autograder.grading.otter_zip import load_autograder
 from autograder.grading.outputs import submission_ids, write_outputs
-from autograder.grading.submissions import DEFAULT_MAX_NOTEBOOK_BYTES, discover, sha256_of
+from autograder.grading.submissions import DEFAULT_MAX_NOTEBOOK_BYTES, discover
 from autograder.grading.workers import WorkerConfig, WorkerPool
+from autograder.hashing import sha256_file
 
 
 class BatchError(RuntimeError):
@@ -148,7 +149,7 @@ def grade_batch(
         batch: list[tuple[str, str, str]] = []
         todo: list[tuple[str, str]] = []
         for p in paths:
-            sha = sha256_of(Path(p))
+            sha = sha256_file(p)
             batch.append((p, sha, ids[p]))
             if gb.done_attempt(p, sha, spec.sha256) is None:
                 todo.append((p, sha))

@@ -9,7 +9,6 @@ per grading run (Otter's objects store results on themselves).
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import posixpath
@@ -19,6 +18,8 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from autograder.hashing import sha256_file
 
 MAX_AUTOGRADER_BYTES = 200 * 1024 * 1024
 MAX_MEMBER_BYTES = 50 * 1024 * 1024
@@ -137,13 +138,6 @@ def _parse_test_file(source: str, path: str) -> Any:
         return OKTestFile.from_spec(env["test"], path=path)
     return ExceptionTestFile.from_string(source, path=path)
 
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def load_autograder(path: str | Path) -> AutograderSpec:

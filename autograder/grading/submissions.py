@@ -12,7 +12,6 @@ notebook or a zip bomb costs a ``stat`` and a status, not memory.
 
 from __future__ import annotations
 
-import hashlib
 import posixpath
 import zipfile
 from collections.abc import Iterable, Iterator
@@ -64,13 +63,6 @@ def discover(paths: Iterable[str | Path]) -> Iterator[Submission]:
                 seen.add(c)
                 yield Submission(c)
 
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def read_notebook_bytes(sub: Submission, max_bytes: int = DEFAULT_MAX_NOTEBOOK_BYTES) -> tuple[bytes, str]:

@@ -11,7 +11,6 @@ student; the student's original file name is kept in ``collection.json``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
@@ -20,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from autograder.hashing import sha256_file
 from autograder.lms.canvas import read_canvas
 from autograder.lms.errors import LmsError
 from autograder.lms.gradescope import read_gradescope
@@ -101,13 +101,6 @@ class Collection:
             "notes": self.notes,
         }
 
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _identity(c: Candidate) -> str:
@@ -253,7 +246,7 @@ def collect(lms: str, download_zip: str | Path, out_dir: str | Path,
             entries.append(Entry(student, how, file, chosen, superseded))
     entries.sort(key=lambda e: e.file)
     coll = Collection(
-        lms=lms, source=str(src.resolve()), source_sha256=_sha256(src), entries=entries,
+        lms=lms, source=str(src.resolve()), source_sha256=sha256_file(src), entries=entries,
         missing=missing, ignored=download.ignored, notes=download.notes,
         roster_path=roster.path if roster else "", roster_format=roster.format if roster else "",
         roster_skipped=roster.skipped_rows if roster else [],
