@@ -214,11 +214,15 @@ def _mirror_path(root: str, path: str) -> str:
 def build_root(cfg: JailConfig) -> None:
     """Assemble the jail's root file system on a tmpfs at ``cfg.root_dir``.
 
-    Order matters: read-only system trees first, then masks over the project's packages
-    inside them, then the writable places (/tmp, /home/student) and the runner's code.
+    Order matters: the private /tmp first (the interpreter or the venv may live under the
+    host's /tmp, e.g. in a CI checkout, and must be bound on top of it, not hidden by it), then
+    read-only system trees, masks over the project's packages inside them, and the writable
+    home and the runner's code.
     """
     root = cfg.root_dir
     mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=4m,mode=0755")
+    tmp = _mirror_path(root, "/tmp")
+    mount("tmpfs", tmp, "tmpfs", MS_NOSUID | MS_NODEV, f"size={cfg.tmp_bytes},mode=1777")
     for path in cfg.ro_paths:
         if not os.path.lexists(path):
             continue
@@ -237,8 +241,6 @@ def build_root(cfg: JailConfig) -> None:
         elif os.path.isfile(target):
             bind_readonly("/dev/null", target)
     _build_dev(root)
-    tmp = _mirror_path(root, "/tmp")
-    mount("tmpfs", tmp, "tmpfs", MS_NOSUID | MS_NODEV, f"size={cfg.tmp_bytes},mode=1777")
     home = os.path.join(root, JAIL_HOME.lstrip("/"))
     os.makedirs(home, exist_ok=True)
     mount(cfg.scratch, home, None, MS_BIND)
