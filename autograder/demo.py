@@ -188,6 +188,28 @@ def _summary_table(outcomes: list[AssignmentOutcome]) -> str:
     return "\n".join(lines)
 
 
+DEMO_MARKER = ".mlphys-demo"
+GENERATED = ("dist", "answer-key", "lms", "graded", "feedback", "report", "summary.json", "demo.log")
+
+
+def _prepare_out_dir(out_dir: Path) -> None:
+    """An empty folder, or the folder of an earlier demo run (replaced); never someone's files."""
+    import shutil
+
+    if out_dir.exists() and any(out_dir.iterdir()):
+        if not (out_dir / DEMO_MARKER).exists():
+            raise click.UsageError(f"{out_dir} is not empty and not an earlier demo's output: "
+                                   "choose another --out")
+        for name in GENERATED:
+            target = out_dir / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / DEMO_MARKER).write_text("written by `mlphys demo`; a new run replaces this folder\n")
+
+
 @click.command("demo")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("mlphys-demo"), show_default=True, help="Where everything is written.")
@@ -209,7 +231,7 @@ def demo_command(out_dir: Path, students: int, names: str | None, jobs: int | No
         raise click.UsageError(f"unknown assignment(s): {', '.join(unknown)}; "
                                f"available: {', '.join(available())}")
     jobs = jobs or os.cpu_count() or 1
-    out_dir.mkdir(parents=True, exist_ok=True)
+    _prepare_out_dir(out_dir)
     rng = np.random.default_rng(seed)
     t0 = time.perf_counter()
     click.echo(f"[1/4] building {len(selected)} assignments and the answer key ...")

@@ -114,3 +114,12 @@ def test_class_report_renders_in_headless_chromium(demo, tmp_path):
     assert errors == []
     assert len(links) >= STUDENTS
     assert (tmp_path / "report.png").stat().st_size > 20_000
+
+
+def test_demo_refuses_a_foreign_non_empty_folder(tmp_path):
+    (tmp_path / "thesis.tex").write_text("precious")
+    result = CliRunner().invoke(main, ["demo", "--out", str(tmp_path), "--assignments",
+                                       ASSIGNMENT])
+    assert result.exit_code != 0 and "not an earlier demo's output" in result.output
+    assert (tmp_path / "thesis.tex").read_text() == "precious"
+    assert "Traceback" not in result.output
