@@ -67,6 +67,10 @@ def _question_html(q: QuestionFeedback) -> str:
     return "".join(parts)
 
 
+def _percent(sub: SubmissionFeedback) -> float:
+    return 100.0 * sub.total / sub.possible if sub.possible else 0.0
+
+
 def feedback_html(assignment: str, sub: SubmissionFeedback, who: Who) -> str:
     rows = "".join(
         f"<tr><td><a href='#q-{html.escape(q.name)}'>{html.escape(q.name)}</a></td>"
@@ -79,7 +83,7 @@ def feedback_html(assignment: str, sub: SubmissionFeedback, who: Who) -> str:
     body = (
         f"<h1>{html.escape(assignment)}: feedback</h1>"
         f"<p><b>{html.escape(who.name)}</b>{file_line}</p>{late}"
-        f"<p>Autograded score: <b>{sub.total:g} / {sub.possible:g}</b> ({sub.percent:.0f}%) · "
+        f"<p>Autograded score: <b>{sub.total:g} / {sub.possible:g}</b> ({_percent(sub):.0f}%) · "
         f"grading status: <span class='{'pass' if sub.grading_status == 'Completed' else 'warn'}'>"
         f"{html.escape(sub.grading_status)}</span></p>"
         "<p class='muted'>Manually graded questions (plots, written answers) are not included "

@@ -78,13 +78,20 @@ def test_feedback_pages_show_results_but_never_hidden_tests(demo):
     secrets = _hidden_test_lines(demo)
     assert secrets
     failed_hidden_somewhere = False
+    full_marks = 0
     for page in pages:
         text = page.read_text()
         assert "Autograded score" in text and "q1" in text
+        score = re.search(r"Autograded score: <b>([\d.]+) / ([\d.]+)</b> \((\d+)%\)", text)
+        assert score, page.name
+        got, possible, percent = float(score[1]), float(score[2]), int(score[3])
+        assert percent == round(100 * got / possible)
+        full_marks += percent == 100
         assert not [s for s in secrets if s in text]
         assert "Traceback" not in text and "RuntimeError" not in text
         failed_hidden_somewhere |= "Hidden tests that failed" in text
     assert failed_hidden_somewhere
+    assert 0 < full_marks < STUDENTS
 
 
 def test_class_report_renders_in_headless_chromium(demo, tmp_path):
