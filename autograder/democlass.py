@@ -90,7 +90,8 @@ class Submission:
     mutated: list[str] = field(default_factory=list)
 
 
-def _mutations(assignment_dir: Path) -> list[dict]:
+def load_mutations(assignment_dir: Path) -> list[dict]:
+    """The plausible wrong answers listed in an assignment's ``mutations.yml`` (none if absent)."""
     spec = assignment_dir / "mutations.yml"
     return yaml.safe_load(spec.read_text()) if spec.exists() else []
 
@@ -118,7 +119,8 @@ def as_student_work(solutions: nbformat.NotebookNode, student_nb: nbformat.Noteb
     return nb
 
 
-def _apply(nb: nbformat.NotebookNode, mutation: dict) -> bool:
+def apply_mutation(nb: nbformat.NotebookNode, mutation: dict) -> bool:
+    """Apply one find/replace mutation to every code cell; False if it found nothing."""
     hit = False
     for cell in nb.cells:
         if cell.cell_type == "code" and mutation["find"] in cell.source:
@@ -168,7 +170,7 @@ def class_submissions(
     """One or two submissions per student, kinds in realistic proportions (deterministic in rng)."""
     solutions = nbformat.read(solutions_path, as_version=4)
     student_nb = nbformat.read(student_path, as_version=4)
-    mutations = _mutations(assignment_dir)
+    mutations = load_mutations(assignment_dir)
     letter_questions = sorted({m["var"].removesuffix("_answer")
                                for c in solutions.cells if c.cell_type == "code"
                                for m in KEY_CALL.finditer(c.source)})
@@ -190,7 +192,7 @@ def class_submissions(
             nb = as_student_work(solutions, student_nb, student, wrong)
             applied = [f"{q}: wrong option letter" for q in sorted(wrong)]
             for t, m in picks:
-                if t == "mutation" and _apply(nb, m):
+                if t == "mutation" and apply_mutation(nb, m):
                     applied.append(f"{m['question']}: {m['description']}")
             return nb, applied
 

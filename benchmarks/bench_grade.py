@@ -117,12 +117,12 @@ def _course_submissions(name: str, work: Path, n: int) -> tuple[Path, list[Path]
     import numpy as np
 
     from autograder.build import ASSIGNMENTS, build_assignment
-    from autograder.democlass import _apply, _mutations, as_student_work, make_roster
+    from autograder.democlass import apply_mutation, as_student_work, load_mutations, make_roster
 
     built = build_assignment(name, work / "dist")
     solutions = nbformat.read(built.solutions, as_version=4)
     handout = nbformat.read(built.student_dir / f"{name}.ipynb", as_version=4)
-    mutations = _mutations(ASSIGNMENTS / name)
+    mutations = load_mutations(ASSIGNMENTS / name)
     rng = np.random.default_rng(20)
     folder = work / "subs"
     folder.mkdir(parents=True)
@@ -130,7 +130,7 @@ def _course_submissions(name: str, work: Path, n: int) -> tuple[Path, list[Path]
     for k, student in enumerate(make_roster(n, rng)):
         nb = as_student_work(solutions, handout, student)
         if mutations and k % 3 == 2:
-            _apply(nb, mutations[k % len(mutations)])
+            apply_mutation(nb, mutations[k % len(mutations)])
         path = folder / f"{student.login}.ipynb"
         nbformat.write(nb, path)
         subs.append(path)

@@ -70,14 +70,20 @@ def sgd_fit(
 
 
 def reduced_cost(
-    theta1: np.ndarray, x: np.ndarray, target: Target = two_peak_target
+    theta1: np.ndarray, x: np.ndarray, target: Target = two_peak_target,
+    weights: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """C(theta1) with theta0 set to its optimum for each theta1; returns (cost, theta0)."""
+    """C(theta1) with theta0 set to its optimum for each theta1; returns (cost, theta0).
+
+    The average over x is the plain mean of the samples ``x``, or with ``weights`` (summing to
+    1) a quadrature of the x distribution.
+    """
     theta1 = np.atleast_1d(theta1)
+    w = np.full(len(x), 1.0 / len(x)) if weights is None else weights
     g = 1.0 / ((x[None, :] - theta1[:, None]) ** 2 + 1.0)
     t = target(x)[None, :]
-    theta0 = np.mean(g * t, axis=1) / np.mean(g * g, axis=1)
-    costs = 0.5 * np.mean((theta0[:, None] * g - t) ** 2, axis=1)
+    theta0 = (g * t) @ w / ((g * g) @ w)
+    costs = 0.5 * ((theta0[:, None] * g - t) ** 2) @ w
     return costs, theta0
 
 
@@ -97,10 +103,7 @@ def local_minima(
     weight = np.exp(-0.5 * (x / x_spread) ** 2)
     weight /= weight.sum()
     theta1 = np.linspace(*theta1_range, resolution)
-    g = 1.0 / ((x[None, :] - theta1[:, None]) ** 2 + 1.0)
-    t = target(x)[None, :]
-    theta0 = (g * t) @ weight / ((g * g) @ weight)
-    costs = 0.5 * ((theta0[:, None] * g - t) ** 2) @ weight
+    costs, theta0 = reduced_cost(theta1, x, target, weight)
     inner = np.flatnonzero((costs[1:-1] < costs[:-2]) & (costs[1:-1] < costs[2:])) + 1
     minima = [(float(theta0[i]), float(theta1[i]), float(costs[i])) for i in inner]
     return sorted(minima, key=lambda m: m[2])

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
-import yaml
 from nbclient import NotebookClient
 
+from autograder.democlass import apply_mutation, load_mutations
 from tests.assignments.conftest import NAMES, otter_scores, source_dir
 
 KEY_CALL = re.compile(r'^(\s*)(q\d+_answer) = (key_for\([^)]*\))\s*(?:#.*)?$', re.M)
@@ -129,9 +129,8 @@ def _mutants(name: str, solutions: Path) -> list[tuple[dict[str, str], nbformat.
             letter_round.append((var.removesuffix("_answer"), "wrong option letter", m.group(0), wrong))
     if letter_round:
         rounds.append(letter_round)
-    spec = source_dir(name) / "mutations.yml"
     per_question: dict[str, list] = {}
-    for m in yaml.safe_load(spec.read_text()) if spec.exists() else []:
+    for m in load_mutations(source_dir(name)):
         per_question.setdefault(m["question"], []).append(
             (m["question"], m["description"], m["find"], m["replace"]))
     for k in range(max((len(v) for v in per_question.values()), default=0)):
@@ -141,10 +140,8 @@ def _mutants(name: str, solutions: Path) -> list[tuple[dict[str, str], nbformat.
         nb = nbformat.from_dict(json.loads(json.dumps(base)))
         applied = {}
         for question, description, find, replace in mutations:
-            hits = [c for c in nb.cells if c.cell_type == "code" and find in c.source]
-            assert hits, f"{name}: mutation for {question} ({description}) finds nothing"
-            for c in hits:
-                c.source = c.source.replace(find, replace)
+            assert apply_mutation(nb, {"find": find, "replace": replace}), (
+                f"{name}: mutation for {question} ({description}) finds nothing")
             applied[question] = description
         mutants.append((applied, nb))
     return mutants

@@ -11,7 +11,7 @@ import nbformat
 import numpy as np
 import pytest
 
-from autograder.democlass import _apply, _mutations, as_student_work, make_roster
+from autograder.democlass import apply_mutation, as_student_work, load_mutations, make_roster
 from autograder.grading.batch import grade_batch
 from autograder.grading.feedback import read_feedback
 from tests.assignments.conftest import otter_scores, source_dir
@@ -42,8 +42,8 @@ def test_honest_work_scores_as_under_otter_run(built, name, tmp_path):
     correct = as_student_work(solutions, handout, student)
     partial = as_student_work(solutions, handout, student,
                               wrong_letters={"q1", "q3"} if name.startswith("quiz") else set())
-    for mutation in _mutations(source_dir(name))[:2]:
-        _apply(partial, mutation)
+    for mutation in load_mutations(source_dir(name))[:2]:
+        apply_mutation(partial, mutation)
     ours = _ours(built[name], {"correct": correct, "partial": partial}, tmp_path)
     for stem, nb in (("correct", correct), ("partial", partial)):
         path = tmp_path / "otter" / stem / f"{name}.ipynb"
