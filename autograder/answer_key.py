@@ -10,11 +10,14 @@ from __future__ import annotations
 import html
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from autograder.html import markdown_lite, page
-from reference.quiz import QUIZZES, Question, questions, seed_for_student
+
+if TYPE_CHECKING:
+    from reference.quiz import Question
 
 
 def _question_html(q: Question, figure_path: str | None) -> str:
@@ -36,6 +39,10 @@ def _question_html(q: Question, figure_path: str | None) -> str:
 
 def write_answer_key(out_dir: Path, seed: int | None = None, student: str | None = None) -> Path:
     """Write ``index.html``, ``answer_key.json`` and ``figures/*.png``; return the page's path."""
+    # Imported here: the quiz engine loads matplotlib, which every other `mlphys` command
+    # would otherwise pay for at start-up.
+    from reference.quiz import QUIZZES, questions, seed_for_student
+
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "figures").mkdir(exist_ok=True)
     sections, records = [], []

@@ -25,6 +25,7 @@ import zipfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 import nbformat
@@ -32,7 +33,9 @@ import numpy as np
 
 from autograder.answer_key import write_answer_key
 from autograder.build import ASSIGNMENTS, available, build_many
-from autograder.democlass import Student, Submission, class_submissions, make_roster
+
+if TYPE_CHECKING:  # the demo's class generator loads the quiz engine (and matplotlib): lazily
+    from autograder.democlass import Student, Submission
 
 DUE = datetime(2026, 11, 20, 23, 59, tzinfo=UTC)
 CANVAS_COURSE_ASSIGNMENT_IDS = 4_200_000
@@ -126,6 +129,7 @@ def _has_manual_questions(master: Path) -> bool:
 
 def run_assignment(name: str, built, roster: list[Student], roster_csv: Path, out: Path,
                    rng: np.random.Generator, jobs: int, log: io.TextIOBase, index: int) -> AssignmentOutcome:
+    from autograder.democlass import class_submissions
     from autograder.grading.batch import grade_batch
     from autograder.grading.feedback import read_feedback
     from autograder.lms.collect import load_collection
@@ -224,6 +228,8 @@ def demo_command(out_dir: Path, students: int, names: str | None, jobs: int | No
                  seed: int) -> None:
     """Run the course loop on the embedded default and say where the results are."""
     import os
+
+    from autograder.democlass import make_roster
 
     selected = names.split(",") if names else available()
     unknown = sorted(set(selected) - set(available()))
