@@ -43,8 +43,9 @@ sandbox (the cell's state is unknown). Exceptions raised by ``on_check`` propaga
 
 Notes for callers:
 
-* ``slot`` must be unique among sandboxes alive at the same time on the machine (as root it
-  selects uid ``62000 + slot``; closing a sandbox kills every leftover process of its uid).
+* ``slot`` is a hint: as root the sandbox leases a slot uid ``62000 + n`` machine-wide
+  (``SlotLease``, trying ``n = slot`` first), so concurrent sandboxes of any number of
+  batches never share a uid; closing a sandbox kills every leftover process of its uid.
 * The scratch dir is chowned to the slot uid and the student can write anything in it
   (including symlinks to anywhere): treat its contents as untrusted afterwards.
 * Text printed by student code during a forwarded call is written to the grading
@@ -100,11 +101,64 @@ __all__ = [
 SLOT_UID_BASE = 62000
 """Slot ``n`` runs as uid/gid ``62000 + n`` when the grader is root."""
 
+SLOT_COUNT = 1000
+"""Slot uids ``62000 .. 62999``; each is leased machine-wide (see ``SlotLease``)."""
+
+SLOT_LEASE_DIR = os.environ.get("MLPHYS_SLOT_DIR", "/run/mlphys/slots")
+"""Where the lease files live (root only: slot uids are used only by a root grader)."""
+
 HIDDEN_PACKAGES = ("reference", "autograder")
 """Project packages masked inside the jail (answers and the grader itself)."""
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 """The repository (never mounted in the jail, never put on the runner's sys.path)."""
+
+
+class SlotLease:
+    """A machine-wide, exclusive claim on one slot uid for as long as this object lives.
+
+    Why: every ``mlphys grade`` on a machine (two TAs, a CI job beside a TA) draws from the same
+    uids, and per-uid limits such as ``RLIMIT_NPROC`` are shared by every process of a uid, so
+    two live sandboxes on one uid would let one's fork bomb starve the other. A lease is an
+    ``flock`` on ``SLOT_LEASE_DIR/<n>``: exclusive per open file (also within one process),
+    and dropped by the kernel when its holder dies, so a ``kill -9`` never leaks a slot.
+    The fd is close-on-exec: no child (keeper, runner) can keep a lease alive.
+    """
+
+    def __init__(self, index: int, fd: int) -> None:
+        self.index = index
+        self.uid = SLOT_UID_BASE + index
+        self._fd = fd
+
+    @classmethod
+    def acquire(cls, preferred: int = 0) -> SlotLease:
+        """The first free slot, trying ``preferred`` first; sweeps leftovers of its uid."""
+        import fcntl
+
+        os.makedirs(SLOT_LEASE_DIR, mode=0o700, exist_ok=True)
+        start = preferred % SLOT_COUNT
+        for index in [start, *range(SLOT_COUNT)]:
+            fd = os.open(os.path.join(SLOT_LEASE_DIR, str(index)),
+                         os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            lease = cls(index, fd)
+            if jail.processes_of_uid(lease.uid):  # leftovers of a holder that died
+                _kill_uid(lease.uid, host_only=False)
+            return lease
+        raise SandboxDied(f"no free sandbox slot on this machine ({SLOT_COUNT} in use)")
+
+    def release(self) -> None:
+        if self._fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = -1
+
+    def __del__(self) -> None:
+        self.release()
 
 
 @dataclass(frozen=True)
@@ -320,6 +374,7 @@ class Sandbox:
         self.requested_mode = mode
         self.mode = ""
         self.uid: int | None = None
+        self._lease: SlotLease | None = None
         self.runner_pid: int | None = None
         self.startup_seconds: float | None = None
         self.exit_reason: str | None = None
@@ -350,7 +405,8 @@ class Sandbox:
                 raise SandboxDied(
                     "cannot isolate: no namespaces, and the interpreter is not readable by "
                     "an unprivileged uid (student code will not run as root)")
-            self.uid = SLOT_UID_BASE + self.slot
+            self._lease = SlotLease.acquire(self.slot)
+            self.uid = self._lease.uid
             info = self.scratch_dir.stat()
             self._scratch_owner = (info.st_uid, info.st_gid)
             self._chown_scratch(self.uid, self.uid)
@@ -539,8 +595,12 @@ class Sandbox:
         self._state = "closed"
         self._terminate()
         if self.uid is not None:
-            _kill_uid(self.uid, host_only=self.mode != "basic")
+            # the lease is exclusive machine-wide: any process of this uid is ours to kill
+            _kill_uid(self.uid, host_only=False)
             self._chown_scratch(*self._scratch_owner)
+        if self._lease is not None:
+            self._lease.release()
+            self._lease = None
         for fd in (self._to_runner, self._from_runner, self._pidfd):
             if fd >= 0:
                 with contextlib.suppress(OSError):

@@ -49,7 +49,8 @@ def open_sandbox(tmp_path: Path, limits: Limits = FAST, mode: str = "auto",
 
 
 def slot_uid(sandbox: Sandbox) -> int:
-    return SLOT_UID_BASE + sandbox.slot
+    assert sandbox.uid is not None and sandbox.uid >= SLOT_UID_BASE
+    return sandbox.uid
 
 
 def pid_namespace(pid: int) -> str | None:
