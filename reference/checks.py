@@ -31,6 +31,10 @@ import numpy as np
 
 NUMERIC_KINDS = "biuf"
 
+#: Exceptions of ``mlphys grade``'s sandbox that are not the student's answer (by name: the
+#: reference package does not import the grader).
+GRADER_FAILURES = frozenset({"SandboxTimeout", "SandboxDied", "SandboxProtocolError"})
+
 #: Default relative tolerance: float32 results (about 1e-7 per operation, 1e-6 after a chain of
 #: them) pass; a missing factor 1/2 or a transposed matrix (order-one errors) does not.
 RTOL = 1e-5
@@ -59,8 +63,13 @@ def as_array(value: Any, what: str, *, shape: tuple[int, ...] | None = None,
     return arr
 
 
-def as_number(value: Any, what: str) -> float:
-    """A single finite real number (a Python or NumPy scalar, or a 0-d or one-element array)."""
+def as_number(value: Any, what: str, *, allow_bool: bool = False) -> float:
+    """A single finite real number (a Python or NumPy scalar, or a 0-d or one-element array).
+
+    ``allow_bool``: True/False count as 1/0 (a yes/no verdict); otherwise a bool is refused.
+    """
+    if allow_bool and isinstance(value, bool | np.bool_):
+        return float(value)
     if isinstance(value, str | bytes | bool | np.bool_) or value is None:
         raise AssertionError(f"{what}: expected a number, got {type(value).__name__}")
     arr = as_array(value, what)
@@ -124,6 +133,24 @@ def matches_any(got: Any, candidates: Sequence[Any], what: str = "result", **kw:
             continue
         return True
     return False
+
+
+def call_or_none(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)``, or ``None`` when ``fn`` is missing, not callable or raises.
+
+    How a hidden test evaluates the student's own *earlier* function on the test's inputs, to
+    build the second candidate for :func:`matches_any`. Only ``Exception`` is caught: the
+    grader's time budget (a ``KeyboardInterrupt``) still ends the test, and a sandbox that timed
+    out or died is reported as such, not taken for a wrong answer.
+    """
+    if fn is None or not callable(fn):
+        return None
+    try:
+        return fn(*args, **kwargs)
+    except Exception as exc:
+        if type(exc).__name__ in GRADER_FAILURES:
+            raise
+        return None
 
 
 def fraction_equal(got: Any, truth: Any, what: str = "labels") -> float:
