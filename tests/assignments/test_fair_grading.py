@@ -7,11 +7,12 @@ notebook) grades, as the student would hand them in:
 * ``alternatives.yml`` rounds: round k applies the k-th alternative of every question (written
   from the prompt: loops, lists, float32, other architectures, seeds and algorithms; for quizzes
   the answer written differently). Every autograded question must score full marks.
-* ``mutations.yml`` rounds: round k applies the k-th wrong answer of every question (quizzes: a
-  wrong letter for every multiple-choice question). Every mutated question must lose points,
-  and every other question must keep full marks, except those a mutation declares in
-  ``also_costs`` (a result that depends on earlier work by its nature, stated in the prompt and
-  in docs/course.md).
+* ``mutations.yml`` rounds: each notebook holds at most one wrong answer per question, and never
+  two in questions of which one builds on the other (``masters.question_uses``, a dataflow pass
+  over the master), so every leak is visible (quizzes: the first round also has a wrong letter
+  for every multiple-choice question). Every mutated question must lose points, and every other
+  question must keep full marks, except those a mutation declares in ``also_costs`` (a result
+  that depends on earlier work by its nature, stated in the prompt and in docs/course.md).
 
 Parity: the first mutation round is also graded with ``otter run``, which must agree question by
 question. Mutations marked ``graders: [otter]`` need ``mlphys grade`` support that is not there
@@ -33,6 +34,7 @@ from autograder.democlass import KEY_CALL, apply_mutation, as_student_work, load
 from autograder.grading.batch import grade_batch
 from autograder.grading.feedback import read_feedback
 from tests.assignments.conftest import NAMES, otter_scores, source_dir
+from tests.assignments.masters import question_uses
 
 
 def _entries(name: str, file: str) -> list[dict]:
@@ -45,13 +47,25 @@ def _questions_of(entry: dict) -> list[str]:
     return list(q) if isinstance(q, list) else [q]
 
 
-def _rounds(entries: list[dict]) -> list[list[dict]]:
-    """Round k holds the k-th entry of every question."""
-    per_question: dict[str, list[dict]] = {}
+def _rounds(entries: list[dict], uses: dict[str, set[str]] | None = None) -> list[list[dict]]:
+    """Entries grouped into notebooks: at most one per question, and (with ``uses``) never two
+    whose questions depend on each other, so that a mistake that leaks into a later question
+    cannot hide behind that question's own mistake. Greedy, in catalogue order."""
+    uses = uses or {}
+
+    def related(a: str, b: str) -> bool:
+        return a == b or a in uses.get(b, set()) or b in uses.get(a, set())
+
+    rounds: list[list[dict]] = []
     for e in entries:
-        per_question.setdefault(",".join(_questions_of(e)), []).append(e)
-    depth = max((len(v) for v in per_question.values()), default=0)
-    return [[v[k] for v in per_question.values() if len(v) > k] for k in range(depth)]
+        qs = _questions_of(e)
+        for r in rounds:
+            if not any(related(q, q2) for q in qs for other in r for q2 in _questions_of(other)):
+                r.append(e)
+                break
+        else:
+            rounds.append([e])
+    return rounds
 
 
 def _multiple_choice(solutions: nbformat.NotebookNode) -> list[str]:
@@ -93,7 +107,8 @@ def test_alternatives_get_full_marks_and_each_mistake_costs_only_its_question(bu
     mlphys_mutations = [m for m in mutations if "mlphys" in m.get("graders", ["mlphys", "otter"])]
     otter_only = [m for m in mutations if m not in mlphys_mutations]
     expected_losses: dict[str, tuple[set[str], set[str]]] = {}
-    rounds = _rounds(mlphys_mutations) or [[]]
+    descriptions: dict[str, str] = {}
+    rounds = _rounds(mlphys_mutations, question_uses(source_dir(name) / f"{name}.ipynb")) or [[]]
     for k, entries in enumerate(rounds):
         wrong = set(choice) if k == 0 else set()
         start = as_student_work(solutions, handout, student, wrong_letters=wrong)
@@ -101,6 +116,7 @@ def test_alternatives_get_full_marks_and_each_mistake_costs_only_its_question(bu
         mutated = wrong | {q for e in entries for q in _questions_of(e)}
         allowed = {q for e in entries for q in e.get("also_costs", [])}
         expected_losses[f"mutant{k}"] = (mutated, allowed)
+        descriptions[f"mutant{k}"] = "; ".join(f"{e['question']}: {e['description']}" for e in entries)
 
     scores = _grade(b.autograder_zip, notebooks, tmp_path)
     print(json.dumps(scores, indent=None))
@@ -114,9 +130,10 @@ def test_alternatives_get_full_marks_and_each_mistake_costs_only_its_question(bu
             continue
         mutated, allowed = expected_losses[stem]
         problems += [(stem, q, "mistake kept full marks") for q in mutated if got[q][0] >= got[q][1]]
-        problems += [(stem, q, "lost points for another question's mistake", got[q])
+        problems += [(stem, q, f"lost points for another question's mistake ({', '.join(sorted(mutated))})")
                      for q in got if q not in mutated | allowed and got[q][0] < got[q][1]]
-    assert problems == []
+    assert problems == [], "\n" + "\n".join(map(str, problems)) + "\n" + "\n".join(
+        f"{stem}: {descriptions[stem]}" for stem in sorted({p[0] for p in problems}) if stem in descriptions)
 
     # parity: otter run grades the first mutant exactly as mlphys grade does
     path = tmp_path / "otter" / f"{name}.ipynb"
@@ -136,7 +153,11 @@ def test_alternatives_get_full_marks_and_each_mistake_costs_only_its_question(bu
         assert others == {}, m["description"]
 
 
-def test_rounds_take_the_kth_entry_of_every_question():
-    entries = [{"question": "q1", "n": 1}, {"question": "q2", "n": 2}, {"question": "q1", "n": 3}]
-    assert [[e["n"] for e in r] for r in _rounds(entries)] == [[1, 2], [3]]
+def test_rounds_keep_related_questions_apart():
+    entries = [{"question": "q1", "n": 1}, {"question": "q2", "n": 2}, {"question": "q1", "n": 3},
+               {"question": "q3", "n": 4}]
+    assert [[e["n"] for e in r] for r in _rounds(entries)] == [[1, 2, 4], [3]]
+    # q3 builds on q1: never graded in the same notebook as a q1 mistake
+    uses = {"q3": {"q1"}}
+    assert [[e["n"] for e in r] for r in _rounds(entries, uses)] == [[1, 2], [3], [4]]
     assert json.dumps(_rounds([])) == "[]"
