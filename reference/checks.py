@@ -113,6 +113,16 @@ def assert_close_list(got: Any, expected: Sequence[Any], what: str = "result", *
     return [assert_close(g, e, f"{what}[{k}]", **kw) for k, (g, e) in pairs]
 
 
+def assert_shapes(got: Any, shapes: Sequence[tuple[int, ...]], what: str = "result") -> list:
+    """A list/tuple of numeric, finite arrays with exactly these shapes (values not compared)."""
+    if isinstance(got, np.ndarray) or not isinstance(got, list | tuple):
+        raise AssertionError(f"{what}: expected a list of {len(shapes)} arrays, got {type(got).__name__}")
+    if len(got) != len(shapes):
+        raise AssertionError(f"{what}: {len(got)} entries, expected {len(shapes)}")
+    return [as_array(g, f"{what}[{k}]", shape=tuple(s)) for k, (g, s) in
+            enumerate(zip(got, shapes, strict=True))]
+
+
 def matches_any(got: Any, candidates: Sequence[Any], what: str = "result", **kw: Any) -> bool:
     """True if ``got`` passes :func:`assert_close` against at least one candidate.
 
