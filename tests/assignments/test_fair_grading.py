@@ -119,7 +119,6 @@ def test_alternatives_get_full_marks_and_each_mistake_costs_only_its_question(bu
         descriptions[f"mutant{k}"] = "; ".join(f"{e['question']}: {e['description']}" for e in entries)
 
     scores = _grade(b.autograder_zip, notebooks, tmp_path)
-
     assert set(scores) == set(notebooks), "every notebook graded"
     problems = []
     for stem in notebooks:
