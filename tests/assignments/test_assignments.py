@@ -106,7 +106,7 @@ def test_nothing_secret_reaches_students(built, name):
         assert "hidden=True" not in test, f"{question}: a hidden test is in the student notebook"
         assert "key_for" not in test and "from reference" not in test
     for p in student_files:
-        if p.suffix == ".npz":
+        if p.name.endswith(".quiz.npz"):
             import numpy as np
 
             meta = json.loads(bytes(np.load(p)["meta"]).decode())
