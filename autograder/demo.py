@@ -130,8 +130,7 @@ def _has_manual_questions(master: Path) -> bool:
 def run_assignment(name: str, built, roster: list[Student], roster_csv: Path, out: Path,
                    rng: np.random.Generator, jobs: int, log: io.TextIOBase, index: int) -> AssignmentOutcome:
     from autograder.democlass import class_submissions
-    from autograder.grading.batch import grade_batch
-    from autograder.grading.feedback import read_feedback
+    from autograder.grading import grade_batch, read_feedback
     from autograder.lms.collect import load_collection
     from autograder.pages.class_report import write_class_report
     from autograder.pages.feedback import people_from_collection, write_feedback_pages

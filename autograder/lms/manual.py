@@ -127,7 +127,7 @@ class SheetStudent:
 
 def _notebook_bytes(path: Path) -> bytes:
     """The notebook of a collected file (an .ipynb, or the one notebook of an Otter zip)."""
-    from autograder.grading.submissions import Submission, SubmissionError, read_notebook_bytes
+    from autograder.grading.otter.submissions import Submission, SubmissionError, read_notebook_bytes
 
     try:
         data, _ = read_notebook_bytes(Submission(path))
