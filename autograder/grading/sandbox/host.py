@@ -33,6 +33,11 @@ SLOT_LEASE_DIR = os.environ.get("MLPHYS_SLOT_DIR", "/run/mlphys/slots")
 HIDDEN_PACKAGES = ("reference", "autograder")
 """Project packages masked inside the jail (answers and the grader itself)."""
 
+RUNNER_FILES = (("runner.py", "runner.py"), ("channel.py", "mlphys_channel.py"),
+                ("values.py", "mlphys_values.py"))
+"""What is copied into the sandbox: the runner program and the two modules it imports, renamed
+so that nothing in the jail looks like the project's package."""
+
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))))
 """The repository (never mounted in the jail, never put on the runner's sys.path)."""
@@ -83,6 +88,51 @@ class SlotLease:
 
     def __del__(self) -> None:
         self.release()
+
+
+# --------------------------------------------------------------------------------------------
+# One sandbox's files and environment
+# --------------------------------------------------------------------------------------------
+
+
+def make_runtime_dir() -> str:
+    """A private temp dir: ``code/`` (runner files), ``root/`` (jail mount point), log."""
+    runtime = tempfile.mkdtemp(prefix="mlphys-sandbox-")
+    os.chmod(runtime, 0o711)
+    code = os.path.join(runtime, "code")
+    os.mkdir(code, 0o755)
+    here = os.path.dirname(os.path.abspath(__file__))
+    for source, name in RUNNER_FILES:
+        shutil.copyfile(os.path.join(here, source), os.path.join(code, name))
+        os.chmod(os.path.join(code, name), 0o644)
+    fonts = matplotlib_cache()
+    if fonts is not None:
+        shutil.copytree(fonts, os.path.join(code, "mplcache"))
+    os.mkdir(os.path.join(runtime, "root"), 0o755)
+    return runtime
+
+
+def runner_env(home: str) -> dict[str, str]:
+    """Minimal environment: nothing of the grader's leaks in."""
+    return {
+        "PATH": f"{sys.prefix}/bin:/usr/local/bin:/usr/bin:/bin",
+        "HOME": home, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "TMPDIR": "/tmp",
+        "MPLBACKEND": "Agg", "MPLCONFIGDIR": "/tmp/.matplotlib",
+        "IPYTHONDIR": "/tmp/.ipython", "PYTHONDONTWRITEBYTECODE": "1",
+        "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+        "SHELL": "/bin/sh",
+    }
+
+
+def chown_tree(path: Path, uid: int, gid: int) -> None:
+    """Give a scratch tree to the slot uid (the runner must create files in it), or back to
+    its original owner at close (symlinks themselves, never what they point to)."""
+    with contextlib.suppress(OSError):
+        os.lchown(path, uid, gid)
+    for root, dirs, files in os.walk(path):
+        for name in dirs + files:
+            with contextlib.suppress(OSError):
+                os.lchown(os.path.join(root, name), uid, gid)
 
 
 # --------------------------------------------------------------------------------------------

@@ -29,7 +29,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import weakref
@@ -54,11 +53,6 @@ from autograder.grading.sandbox.remote import (
     SandboxTimeout,
 )
 from autograder.grading.sandbox.values import MAX_TEXT, clean_text
-
-RUNNER_FILES = (("runner.py", "runner.py"), ("channel.py", "mlphys_channel.py"),
-                ("values.py", "mlphys_values.py"))
-"""What is copied into the sandbox: the runner program and the two modules it imports, renamed
-so that nothing in the jail looks like the project's package."""
 
 DEFAULT_LIMITS = Limits()
 
@@ -132,8 +126,8 @@ class Sandbox:
             self.uid = self._lease.uid
             info = self.scratch_dir.stat()
             self._scratch_owner = (info.st_uid, info.st_gid)
-            self._chown_scratch(self.uid, self.uid)
-        self._runtime = self._make_runtime()
+            host.chown_tree(self.scratch_dir, self.uid, self.uid)
+        self._runtime = host.make_runtime_dir()
         self._spawn()
         try:
             hello = self._read(time.monotonic() + self.limits.startup_timeout)
@@ -147,43 +141,6 @@ class Sandbox:
         self.runner_pid = self._find_runner_pid()
         self._state = "idle"
         self.startup_seconds = time.monotonic() - began
-
-    def _chown_scratch(self, uid: int, gid: int) -> None:
-        """Give the scratch tree to the slot uid (the runner must create files in it); at
-        close, give everything in it back to the scratch dir's original owner."""
-        with contextlib.suppress(OSError):
-            os.lchown(self.scratch_dir, uid, gid)
-        for root, dirs, files in os.walk(self.scratch_dir):
-            for name in dirs + files:
-                with contextlib.suppress(OSError):
-                    os.lchown(os.path.join(root, name), uid, gid)
-
-    def _make_runtime(self) -> str:
-        """A private temp dir: ``code/`` (runner files), ``root/`` (jail mount point), log."""
-        runtime = tempfile.mkdtemp(prefix="mlphys-sandbox-")
-        os.chmod(runtime, 0o711)
-        code = os.path.join(runtime, "code")
-        os.mkdir(code, 0o755)
-        here = os.path.dirname(os.path.abspath(__file__))
-        for source, name in RUNNER_FILES:
-            shutil.copyfile(os.path.join(here, source), os.path.join(code, name))
-            os.chmod(os.path.join(code, name), 0o644)
-        fonts = host.matplotlib_cache()
-        if fonts is not None:
-            shutil.copytree(fonts, os.path.join(code, "mplcache"))
-        os.mkdir(os.path.join(runtime, "root"), 0o755)
-        return runtime
-
-    def _runner_env(self, home: str) -> dict[str, str]:
-        """Minimal environment: nothing of the grader's leaks in."""
-        return {
-            "PATH": f"{sys.prefix}/bin:/usr/local/bin:/usr/bin:/bin",
-            "HOME": home, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "TMPDIR": "/tmp",
-            "MPLBACKEND": "Agg", "MPLCONFIGDIR": "/tmp/.matplotlib",
-            "IPYTHONDIR": "/tmp/.ipython", "PYTHONDONTWRITEBYTECODE": "1",
-            "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-            "SHELL": "/bin/sh",
-        }
 
     def _rlimits(self) -> dict[str, int]:
         limits = self.limits
@@ -215,7 +172,7 @@ class Sandbox:
             mode=self.mode, python=sys.executable,
             runner_args=["-S", "-E", "-s", "-B", f"{runner_code}/runner.py",
                          json.dumps(runner_cfg)],
-            env=self._runner_env(home), scratch=str(self.scratch_dir), code_dir=code_dir,
+            env=host.runner_env(home), scratch=str(self.scratch_dir), code_dir=code_dir,
             root_dir=os.path.join(self._runtime, "root"), workdir=home,
             lifeline_fd=life_r, keep_fds=[to_r, from_w], rlimits=self._rlimits(),
             uid=self.uid, gid=self.uid, ro_paths=host.ro_paths(), hide_paths=host.hide_paths(),
@@ -319,7 +276,7 @@ class Sandbox:
         if self.uid is not None:
             # the lease is exclusive machine-wide: any process of this uid is ours to kill
             host.kill_uid(self.uid, host_only=False)
-            self._chown_scratch(*self._scratch_owner)
+            host.chown_tree(self.scratch_dir, *self._scratch_owner)
         if self._lease is not None:
             self._lease.release()
             self._lease = None
