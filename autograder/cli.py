@@ -28,7 +28,7 @@ def _register() -> None:
     from autograder.grading.command import grade_command
 
     main.add_command(grade_command)
-    from autograder.lms.cli import collect_command, export_group, manual_group
+    from autograder.lms.commands import collect_command, export_group, manual_group
 
     main.add_command(collect_command)
     main.add_command(export_group)
