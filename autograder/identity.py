@@ -39,8 +39,9 @@ def identity_of(student: Student, column: str = "auto") -> tuple[str, str]:
         value = str(getattr(student, FIELDS[name]) or "").strip()
         if value:
             return value, name
-    wanted = "any of " + ", ".join(AUTO_ORDER) if column == "auto" else f"a {column}"
-    raise IdentityError(f"roster student {student.name or student.key!r} has no {wanted}")
+    wanted = ("none of " + ", ".join(AUTO_ORDER) if column == "auto"
+              else f"no {column} (the [roster] identity column)")
+    raise IdentityError(f"roster student {student.name or student.key!r} has {wanted}")
 
 
 def identities(students: Iterable[Student], column: str = "auto") -> list[tuple[Student, str, str]]:
