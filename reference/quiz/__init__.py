@@ -75,6 +75,15 @@ def questions_for_student(quiz: str, student_id: str, pool: Pool | None = None) 
     return questions(quiz, seed_for_student(student_id, quiz, pool))
 
 
+def student_question(quiz: str, qid: str, student_id: str, pool: Pool | None = None) -> Question:
+    """Question ``qid`` as this student sees it: for hidden tests that need more than the key
+    (the data the question gave, e.g. the SGD trajectory)."""
+    for q in questions_for_student(quiz, student_id, pool):
+        if q.qid == qid:
+            return q
+    raise KeyError(f"quiz {quiz!r} has no question {qid!r}")
+
+
 @lru_cache(maxsize=128)
 def _answers(quiz: str, seed: int | None) -> dict[str, str]:
     return {q.qid: q.answer for q in questions(quiz, seed)}
@@ -93,4 +102,5 @@ def key_for(quiz: str, qid: str, student_id: str, pool: Pool | None = None) -> s
 
 __all__ = ["DEFAULT_SALT", "DEFAULT_VARIANTS", "LETTERS", "QUIZZES", "VARIANTS", "Pool", "Question",
            "QuizError", "active_pool", "all_questions", "key_for", "normalize_identity", "question",
-           "questions", "questions_for_student", "seed_for_student", "variant_of", "variant_questions"]
+           "questions", "questions_for_student", "seed_for_student", "student_question", "variant_of",
+           "variant_questions"]
