@@ -197,7 +197,7 @@ def build_assignment(name: str, out: Path, root: Path = ASSIGNMENTS, run_tests: 
         shutil.copy(zips[0], autograder_zip)
         solutions = target / "solutions" / f"{name}.ipynb"
         shutil.copy(result / "autograder" / f"{name}.ipynb", solutions)
-        _add_manifest(autograder_zip, assignment_config(master))
+        _add_manifest(autograder_zip, assignment_config(master), course.identity if quiz else None)
     _check_zip(name, autograder_zip, course if quiz else None)
     letters = per_student = None
     if quiz is not None:
@@ -248,13 +248,18 @@ def _write_per_student(name: str, target: Path, students: Sequence[RosterEntry])
     return folder
 
 
-def _add_manifest(autograder_zip: Path, config: dict) -> None:
+def _add_manifest(autograder_zip: Path, config: dict, identity_column: str | None = None) -> None:
     """Tell ``mlphys grade`` which support files are for the tests only (``autograder_files``:
     e.g. ``reference``, which holds the answers): it keeps them out of the student's sandbox.
+    For a quiz also which roster column is a student's identity (``[roster] identity``), for a
+    grader that takes the identity from the LMS's submitter (``autograder.identity``).
     Otter ignores the extra file."""
     only = sorted({str(f).strip("/").split("/", 1)[0] for f in config.get("autograder_files", [])})
+    manifest: dict = {"autograder_only": only}
+    if identity_column is not None:
+        manifest["quiz_identity_column"] = identity_column
     with zipfile.ZipFile(autograder_zip, "a") as zf:
-        zf.writestr("mlphys.json", json.dumps({"autograder_only": only}, indent=2))
+        zf.writestr("mlphys.json", json.dumps(manifest, indent=2))
 
 
 def _check_zip(name: str, path: Path, quiz_course: Course | None = None) -> None:
