@@ -319,7 +319,8 @@ def build_many(names: Iterable[str], out: Path, root: Path = ASSIGNMENTS, jobs: 
               help="Course folder (default: the nearest of the current folder and its parents with "
                    "course.toml or assignments/, else the course shipped with mlphys).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Output root: <out>/<name>/{student,autograder,solutions}  [default: <course>/dist]")
+              help="Output root: <out>/<name>/{student,autograder,solutions}  [default: <course>/dist, "
+                   "or ./dist when no course folder is found]")
 @click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
               help="Assignments built in parallel.")
 @click.option("--assignments", "root", type=click.Path(file_okay=False, path_type=Path),
@@ -337,17 +338,19 @@ def build_command(names: tuple[str, ...], course_dir: Path | None, out: Path | N
         if not roster.is_file():
             raise click.ClickException(f"roster {roster} does not exist")
         course = course.with_roster(roster)
-    out = out if out is not None else course.root / "dist"
+    if out is None:  # next to the course's assignments, never inside the installed package
+        out = Path("dist").resolve() if course.is_fallback else course.root / "dist"
     for line in course.describe():
         click.echo(line)
+    click.echo(f"  output:      {out}")
     for warning in course.warnings():
         click.secho(warning, fg="yellow", err=True)
+    students = roster_entries(course)  # a bad roster fails before anything is built
     if not course.assignments.is_dir():
         raise click.ClickException(f"no assignments folder {course.assignments}")
     selected = list(names) or available(course.assignments)
     if not selected:
         raise click.ClickException(f"no assignments found under {course.assignments}")
-    students = roster_entries(course)
     click.echo(f"building {len(selected)} assignment(s) into {out}/ ...")
     built = build_many(selected, out, course.assignments, jobs, course=course, students=students)
     for b in built:

@@ -38,6 +38,7 @@ PACKAGE_COURSE = Path(__file__).resolve().parent.parent
 DEFAULT_SALT = "mlphys"
 DEFAULT_VARIANTS = 32
 MAX_VARIANTS = 1024
+SHIPPED = "the course shipped with mlphys"
 IDENTITY_COLUMNS = ("auto", "login", "email", "sid", "id_number", "lms_id")
 _KNOWN = {"quiz": {"salt", "variants"}, "roster": {"file", "identity"}}
 
@@ -105,11 +106,21 @@ class Course:
             lines.append(f"  roster:      {self.roster} (identity column: {self.identity})")
         return lines
 
+    @property
+    def is_fallback(self) -> bool:
+        """No course folder was given or found: the course shipped with mlphys is used."""
+        return self.found.endswith(SHIPPED)
+
     def warnings(self) -> list[str]:
-        if not self.default_salt:
-            return []
-        return [f"WARNING: the quiz pool uses the default salt: every course without a salt (and "
-                f"every earlier term) has these same variants. Set [quiz] salt in {CONFIG_NAME}."]
+        out = []
+        if self.is_fallback:
+            out.append(f"WARNING: no {CONFIG_NAME} or assignments/ here or above: using the course "
+                       f"shipped with mlphys ({self.root}); pass --course DIR for yours.")
+        if self.default_salt:
+            out.append(f"WARNING: the quiz pool uses the default salt: every course without a salt "
+                       f"(and every earlier term) has these same variants. Set [quiz] salt in "
+                       f"{CONFIG_NAME}.")
+        return out
 
 
 def _has_assignments(folder: Path) -> bool:
@@ -189,8 +200,7 @@ def discover_course(course: Path | None = None, cwd: Path | None = None) -> Cour
     root = find_course_root(cwd)
     if root is not None:
         return load_course(root, f"found from {cwd}")
-    return load_course(PACKAGE_COURSE, f"no {CONFIG_NAME} or assignments/ in {cwd} or above: "
-                                       "the course shipped with mlphys")
+    return load_course(PACKAGE_COURSE, f"no {CONFIG_NAME} or assignments/ in {cwd} or above: {SHIPPED}")
 
 
 def importable_reference_is(reference: Path) -> bool:

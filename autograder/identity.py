@@ -50,6 +50,9 @@ def identities(students: Iterable[Student], column: str = "auto") -> list[tuple[
     rows, seen = [], {}
     for s in students:
         identity, used = identity_of(s, column)
+        if any(c in identity for c in '"\\\n\r'):
+            raise IdentityError(f"roster student {s.name!r}: identity {identity!r} contains a quote, "
+                                "backslash or line break")
         norm = normalize_identity(identity)
         if norm in seen:
             raise IdentityError(f"roster students {seen[norm]!r} and {s.name!r} have the same identity "

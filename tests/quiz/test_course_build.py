@@ -127,6 +127,7 @@ def test_the_build_uses_the_course_folder_it_stands_in_and_says_so(course):
     assert f"reference:   {root / 'reference'} (the course's own)" in out
     assert "6 variants per quiz, salt from course.toml" in out
     assert f"roster:      {root / 'roster.csv'}" in out
+    assert f"output:      {root / 'dist'}" in out
     assert "default salt" not in course["stderr"]
     quiz04 = course["dist"] / "quiz04-backprop"
     student_nb = (quiz04 / "student" / "quiz04-backprop.ipynb").read_text()

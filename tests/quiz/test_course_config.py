@@ -54,6 +54,8 @@ def test_the_course_folder_is_found_from_a_subfolder_and_falls_back_loudly(tmp_p
     fallback = discover_course(cwd=nowhere)
     assert fallback.root == PACKAGE_COURSE
     assert "the course shipped with mlphys" in fallback.describe()[0]
+    assert fallback.is_fallback and "using the course shipped with mlphys" in fallback.warnings()[0]
+    assert not discover_course(cwd=deep).is_fallback
     assert discover_course(root, cwd=nowhere).found == "given with --course"
 
 
@@ -109,3 +111,20 @@ def test_a_named_identity_column_is_required_of_everybody_and_must_be_unique(tmp
     path.write_text("id,name,email\n1,Ada One,ada@x.org\n2,Ada Two, ADA@X.org\n", encoding="utf-8")
     with pytest.raises(IdentityError, match="same identity"):
         identities(read_roster(path).students, "email")
+
+
+@pytest.mark.parametrize(("roster", "message"), [
+    ("Name;Score\nAda;1\n", "is not a Canvas gradebook export"),
+    (CANVAS.replace("ada.lovelace", 'ada"lovelace'), "contains a quote"),
+    ("id,name,email\n1,Ada One,ada@x.org\n2,Ada Two,ada@x.org\n", "have the same identity"),
+])
+def test_roster_mistakes_stop_the_build_with_one_line(tmp_path, roster, message):
+    root = _course(tmp_path / "c", '[quiz]\nsalt = "x"\n', quiz=False)
+    (root / "assignments").mkdir()
+    (root / "roster.csv").write_text(roster, encoding="utf-8")
+    runner = CliRunner()
+    result = runner.invoke(main, ["build", "--course", str(root), "--roster", str(root / "roster.csv")])
+    assert result.exit_code == 1 and message in result.output, result.output  # before any build
+    assert "Traceback" not in result.output
+    missing = runner.invoke(main, ["build", "--course", str(root), "--roster", str(root / "nope.csv")])
+    assert missing.exit_code != 0 and "nope.csv" in missing.output and "Traceback" not in missing.output
