@@ -128,3 +128,27 @@ def test_a_built_reference_reads_its_pool_from_pool_json(tmp_path):
 
 def test_the_lecture_version_is_untouched_by_pools():
     assert fingerprint(questions(QUIZ)) == fingerprint(questions(QUIZ, None))
+
+
+def test_the_attack_a_student_with_the_package_and_their_files_does_not_get_the_keys():
+    """Everything a student has: the package (this reference), the pack's mapping key and size,
+    their id. The plausible ways to turn that into keys all miss the course's real keys."""
+    course = Pool("ws2025-secret-salt", 32)
+    quiz, qids = QUIZ, ("backprop.derivative", "backprop.brute_force", "backprop.shape")
+    students = IDS[:40]
+
+    def keys(sid, pool=None, seed=None):
+        qs = questions(quiz, seed) if seed is not None else questions_for_student(quiz, sid, pool)
+        return [q.answer for q in qs if q.qid in qids]
+
+    real = {s: keys(s, course) for s in students}
+    assert all(real[s] == [key_for(quiz, q, s, course) for q in qids] for s in students)
+    k_of = {s: mlphys_quiz.variant_of(s, quiz, course.variants, course.mapping_key) for s in students}
+    attacks = {
+        "the default pool": {s: keys(s, Pool()) for s in students},
+        "the mapping key taken for the salt": {s: keys(s, Pool(course.mapping_key, 32)) for s in students},
+        "seed = variant number (the old pool)": {s: keys(s, seed=k_of[s]) for s in students},
+    }
+    for how, guessed in attacks.items():
+        right = sum(guessed[s] == real[s] for s in students)
+        assert right <= len(students) // 4, f"{how}: {right} of {len(students)} students' keys"
