@@ -105,7 +105,7 @@ def _compressed(text: bytes) -> str:
     return base64.b64encode(zlib.compress(text, 9)).decode()
 
 
-def embedded_loader(quiz: str, payload: str) -> str:
+def embedded_loader(payload: str) -> str:
     """The per-student loader: the quiz module and one student's variant, inside the cell."""
     return (
         "# This notebook is your own: it carries the quiz module (mlphys_quiz.py) and YOUR variant\n"
@@ -139,7 +139,7 @@ def per_student_notebook(student_nb: nbformat.NotebookNode, quiz: str, identity:
     guarded = guarded_import(quiz)
     if guarded not in source:
         raise QuizNotebookError(f"{quiz}: the loader cell is not the one the build wrote")
-    source = source.replace(guarded, embedded_loader(quiz, payload))
+    source = source.replace(guarded, embedded_loader(payload))
     source = source.replace(f'mlphys_quiz.Quiz("{quiz}", student_id)',
                             "mlphys_quiz.Quiz.from_embedded(_MY_VARIANT, student_id)")
     nb.cells[i].source = source
