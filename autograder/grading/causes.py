@@ -34,7 +34,7 @@ class Cause(enum.Enum):
     PROTOCOL = "protocol"
     START_FAILED = "start_failed"
     GRADER_MEMORY = "grader_memory"
-    GRADER_CPU = "grader_cpu"
+    GRADER_TIME = "grader_time"
     GRADER_FAILURE = "grader_failure"
 
 
@@ -43,12 +43,12 @@ QUESTION_STATUS = {
     Cause.CALL_TIMEOUT: "timeout", Cause.MEMORY: "memory", Cause.DISK: "disk",
     Cause.KERNEL_EXITED: "kernel died", Cause.KERNEL_KILLED: "kernel died",
     Cause.PROTOCOL: "kernel died", Cause.START_FAILED: "error: sandbox failed to start",
-    Cause.GRADER_MEMORY: "error: grader failure", Cause.GRADER_CPU: "error: grader failure",
+    Cause.GRADER_MEMORY: "error: grader failure", Cause.GRADER_TIME: "error: grader failure",
     Cause.GRADER_FAILURE: "error: grader failure",
 }
 """The per-question status (the first word of the grading status)."""
 
-GRADER_FAULTS = frozenset({Cause.START_FAILED, Cause.GRADER_MEMORY, Cause.GRADER_CPU,
+GRADER_FAULTS = frozenset({Cause.START_FAILED, Cause.GRADER_MEMORY, Cause.GRADER_TIME,
                            Cause.GRADER_FAILURE})
 """Causes that are the grader's (or the machine's) fault, not the submission's: such a result
 is shown but never kept as final, so the next run grades the submission again."""
@@ -83,7 +83,8 @@ class Stop:
         return self.cause in GRADER_FAULTS
 
     def text(self) -> str:
-        """The status line, e.g. ``timeout: cell time limit (3 s) exceeded``."""
+        """The status line, e.g. ``timeout: cell time limit (3 s) exceeded``; the grader's
+        own failures read ``error: grader failure: ...``."""
         return f"{self.question_status}: {self.detail()}"
 
     def detail(self) -> str:
@@ -113,9 +114,9 @@ class Stop:
         if c is Cause.GRADER_MEMORY:
             return (f"the grader ran out of memory ({_size(self.limit_bytes)}) testing this "
                     "submission (rerun)")
-        if c is Cause.GRADER_CPU:
-            return (f"the grader's tests used more than {self.seconds:g} s of CPU time on "
-                    "this submission (rerun)")
+        if c is Cause.GRADER_TIME:
+            return (f"grading this submission took the grader more than {self.seconds:g} s "
+                    "(rerun)")
         return "the grader failed on this submission (rerun)"
 
 

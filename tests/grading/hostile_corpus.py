@@ -70,7 +70,7 @@ CHECK_FLOOD_BURST = """
 import os, signal, __main__ as runner
 signal.signal(signal.SIGINT, signal.SIG_IGN)
 state = runner.STATE
-frame = runner.protocol.pack_frame({"op": "check", "q": "q2", "seq": state.cell_seq})
+frame = runner.channel.pack_frame({"op": "check", "q": "q2", "seq": state.cell_seq})
 os.set_blocking(state.wfd, True)
 while True:   # frames pile up in the pipe faster than anyone could test them
     os.write(state.wfd, frame * 256)
