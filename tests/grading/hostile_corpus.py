@@ -5,8 +5,8 @@ benchmarks/security_report.py.
 
 Limits the batch runs with (``HOSTILE_LIMITS``) are small on purpose, so every limit is
 actually reached within seconds. Attacks that forge protocol frames reach the runner through
-``__main__`` (the runner is the sandbox's main module and lives in the student's process):
-that is exactly the access a student has.
+the heap (``gc.get_objects()`` holds the runner's module globals: it lives in the student's
+own process): that is exactly the access a student has.
 """
 
 from __future__ import annotations
@@ -27,6 +27,13 @@ from adversarial_corpus import (
 )
 
 MiB = 1024**2
+
+RUNNER = """
+import gc as _gc, types as _types
+runner = _types.SimpleNamespace(**next(  # the runner's module globals, found on the heap
+    o for o in _gc.get_objects() if type(o) is dict and "STATE" in o and "serve" in o))
+"""
+"""How a notebook reaches the runner's machinery (IPython replaces ``__main__``)."""
 
 HOSTILE_LIMITS = {
     "cell_timeout": 3, "notebook_timeout": 20, "call_timeout": 5, "interrupt_grace": 1,
@@ -58,16 +65,15 @@ os.chmod("deep", 0)
 """
 
 # item 2: check requests that never end -----------------------------------------------------------
-CHECK_FLOOD_PACED = """
-import __main__ as runner
+CHECK_FLOOD_PACED = RUNNER + """
 state = runner.STATE
 while True:   # each round: a forged check of q1, then wait for the grader's resume
     runner.send(state, {"op": "check", "q": "q1", "seq": state.cell_seq})
     runner.serve(state, stop_op="resume")
 """
 
-CHECK_FLOOD_BURST = """
-import os, signal, __main__ as runner
+CHECK_FLOOD_BURST = RUNNER + """
+import os, signal
 signal.signal(signal.SIGINT, signal.SIG_IGN)
 state = runner.STATE
 frame = runner.channel.pack_frame({"op": "check", "q": "q2", "seq": state.cell_seq})
@@ -147,16 +153,15 @@ def square(x):
     return x * x
 """
 
-FORGED_MEMORY_STATUS = """
-import os, __main__ as runner
+FORGED_MEMORY_STATUS = RUNNER + """
+import os
 state = runner.STATE
 runner.send(state, {"op": "cell_done", "status": "memory", "seq": state.cell_seq, "output": "",
                     "error": f"MemoryError: LEAKED hidden args {seen!r} PWNED-STATUS"})
 os._exit(0)
 """
 
-FORGED_PROTOCOL_TEXT = """
-import __main__ as runner
+FORGED_PROTOCOL_TEXT = RUNNER + """
 state = runner.STATE
 runner.send(state, {"op": f"LEAKED {seen!r} PWNED-OP", "seq": state.cell_seq})
 """
@@ -210,11 +215,13 @@ def hostile_corpus() -> list[Attack]:
           description="a 1,500-level directory chain (and one past PATH_MAX in /tmp) with "
                       "locked directories, symlinks to / and odd names"),
         A("check_flood_paced", "never-ending batch", end=CHECK_FLOOD_PACED,
+          grading_status="kernel died",
           description="forged check requests of q1 in an endless loop, each waiting for "
                       "the grader"),
         A("check_flood_burst", "never-ending batch", end=CHECK_FLOOD_BURST,
-          grading_status="kernel died",
-          description="forged check requests written without pause, SIGINT ignored"),
+          scores={"q2": 0.0}, statuses={"q2": "kernel died"}, grading_status="kernel died",
+          description="forged checks of q2 written without pause, SIGINT ignored (the last "
+                      "check counts, as in Otter: q2 is lost with the sandbox)"),
         A("fork_allocate", "whole-sandbox limits", end=FORK_ALLOCATE, grading_status="",
           description="6 children of 400 MB each (2.4 GB) under a 1 GiB limit"),
         A("memory_through_files", "whole-sandbox limits", after={"q2": MEMORY_THROUGH_FILES},
