@@ -14,6 +14,10 @@ in our cgroup's ``cgroup.subtree_control``); otherwise cgroup v1's ``memory`` an
 hierarchies (these machines). No writable hierarchy (unprivileged, or a container without
 them): ``SandboxCgroup.create`` returns None and the sandbox says which limits are per process.
 
+A grading worker's own group (``mlphys-w<n>-...``, see ``executors.local``) is skipped over:
+its sandboxes' groups go beside it, so that a sandbox's memory is never counted against the
+worker's limit.
+
 Names: ``mlphys-<slot>-<holder pid>-<holder start time>-<n>``. A group whose holder process no
 longer exists (same pid *and* start time, so pid reuse cannot fool it) is stale: ``sweep``
 kills what is left in it and removes it. Every group is removed by its sandbox's ``close``.
@@ -87,6 +91,9 @@ def _own_groups() -> dict[str, str]:
 def _parents() -> tuple[str, dict[str, Path]] | None:
     """(version, {controller: directory under which our sandbox groups go}) or None."""
     mounts, own = _mounts(), _own_groups()
+    for key, path in own.items():  # a grading worker's own group: sandboxes go beside it
+        if os.path.basename(path).startswith(PREFIX):
+            own[key] = os.path.dirname(path)
     if "unified" in mounts and "" in own:
         base = mounts["unified"] / own[""].lstrip("/")
         with contextlib.suppress(OSError):
@@ -129,9 +136,11 @@ class SandboxCgroup:
 
     # -- creation ---------------------------------------------------------------------------
     @classmethod
-    def create(cls, slot: int, memory_bytes: int, processes: int) -> SandboxCgroup | None:
+    def create(cls, slot: int | str, memory_bytes: int, processes: int
+               ) -> SandboxCgroup | None:
         """A new group with the limits set, or None where cgroups cannot be used.
 
+        ``slot`` names it (a sandbox's slot index, ``w<n>`` for a grading worker);
         ``processes`` counts tasks (threads too), like ``RLIMIT_NPROC``.
         """
         found = _parents()
@@ -166,6 +175,11 @@ class SandboxCgroup:
         with contextlib.suppress(OSError):
             _write(memory / "memory.swappiness", "0")
         _write(pids / "pids.max", str(self.processes))
+
+    def add(self, pid: int) -> None:
+        """Move the process ``pid`` into the group (used for grading workers)."""
+        for path in self.procs_files:
+            _write(Path(path), str(pid))
 
     @property
     def procs_files(self) -> list[str]:
