@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.grading.cgroups import PREFIX, SandboxCgroup, _parents, cgroup_support, sweep
+from autograder.grading.sandbox.cgroups import PREFIX, SandboxCgroup, _parents, cgroup_support, sweep
 
 needs_cgroups = pytest.mark.skipif(cgroup_support() is None,
                                    reason="no writable memory+pids cgroup hierarchy here")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.grading.untrusted_tree import chown_tree, remove_tree
+from autograder.grading.sandbox.untrusted_tree import chown_tree, remove_tree
 
 NOBODY = 65534
 
@@ -132,7 +132,7 @@ def _lock_out_and_remove(scratch: Path) -> None:
     made = _as_nobody(build, str(scratch))
     assert made.returncode == 0, made.stderr
     helper = ("import sys\nsys.path.insert(0, sys.argv[2])\n"
-              "from autograder.grading.untrusted_tree import remove_tree\n"
+              "from autograder.grading.sandbox.untrusted_tree import remove_tree\n"
               "remove_tree(sys.argv[1])\n")
     root = str(Path(__file__).resolve().parents[2])
     removed = _as_nobody(helper, str(scratch), root)

@@ -24,7 +24,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from autograder.grading.submissions import DEFAULT_MAX_NOTEBOOK_BYTES, SubmissionError
+from autograder.grading.otter.submissions import DEFAULT_MAX_NOTEBOOK_BYTES, SubmissionError
 
 __all__ = ["SubmissionCaps", "check_notebook_bytes", "check_zip_file"]
 
