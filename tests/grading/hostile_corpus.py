@@ -36,12 +36,12 @@ runner = _types.SimpleNamespace(**next(  # the runner's module globals, found on
 """How a notebook reaches the runner's machinery (IPython replaces ``__main__``)."""
 
 HOSTILE_LIMITS = {
-    "cell_timeout": 3, "notebook_timeout": 20, "call_timeout": 5, "interrupt_grace": 1,
+    "cell_timeout": 6, "notebook_timeout": 30, "call_timeout": 8, "interrupt_grace": 1,
     "memory_bytes": 1024 * MiB, "disk_bytes": 512 * MiB, "disk_inodes": 20_000,
 }
 """``Limits`` of the hostile batch (plus ``grader_memory_bytes`` below for the workers)."""
 
-GRADER_MEMORY_BYTES = 1024 * MiB
+GRADER_MEMORY_BYTES = 192 * MiB
 
 # item 1: a tree that recursive cleanup cannot remove ------------------------------------------
 DEEP_TREE = """
@@ -92,7 +92,7 @@ for _ in range(6):   # 6 x 400 MB: each child is far below the per-process limit
         block = bytearray(400 * 2**20)
         for i in range(0, len(block), 4096):
             block[i] = 1
-        time.sleep(4)
+        time.sleep(1)
         os._exit(0)
     kids.append(pid)
 for pid in kids:
@@ -100,14 +100,18 @@ for pid in kids:
 """
 
 MEMORY_THROUGH_FILES = """
-# files in the sandbox's tmpfs are memory too: 500 MB of them, then allocate (each block
-# well within the per-process limit; together with the files, past the sandbox's 1 GiB)
-with open("/dev/shm/fill", "wb") as fh:
+# files in the sandbox's tmpfs are memory too: 500 MB of them (files under the per-file
+# limit), then allocate: the process stays within its own limit, the sandbox does not
+for n in range(10):
     try:
-        for _ in range(500):
-            fh.write(b"x" * 2**20)
+        with open(f"/dev/shm/fill{n}", "wb") as fh:
+            for _ in range(50):
+                fh.write(b"x" * 2**20)
     except OSError:
-        pass
+        break
+"""
+
+ALLOCATE_UNTIL_KILLED = """
 hog = []
 while True:
     block = bytearray(64 * 2**20)
@@ -143,7 +147,7 @@ except OSError as e:
 """
 
 # item 4: the trusted side's work on student data -------------------------------------------------
-BROADCAST_BOMB = "arr = np.zeros((10_000_000, 1))  # np.allclose(arr, 5 values) -> 10M x 5 temps"
+BROADCAST_BOMB = "arr = np.zeros((3_000_000, 1))  # crosses as data; np.allclose(arr, 5 values): 3M x 5"
 
 # item 5: student text as the grader's words ------------------------------------------------------
 SQUARE_STASH = """
@@ -224,8 +228,9 @@ def hostile_corpus() -> list[Attack]:
                       "check counts, as in Otter: q2 is lost with the sandbox)"),
         A("fork_allocate", "whole-sandbox limits", end=FORK_ALLOCATE, grading_status="",
           description="6 children of 400 MB each (2.4 GB) under a 1 GiB limit"),
-        A("memory_through_files", "whole-sandbox limits", after={"q2": MEMORY_THROUGH_FILES},
-          scores=_zero("q3"), statuses=_dead("q3", "memory"), grading_status="memory",
+        A("memory_through_files", "whole-sandbox limits",
+          after={"q2": MEMORY_THROUGH_FILES, "q3": ALLOCATE_UNTIL_KILLED},
+          scores=_zero("q4"), statuses=_dead("q4", "memory"), grading_status="memory",
           description="500 MB of files in /dev/shm, then allocate past the sandbox's 1 GiB"),
         A("disk_fill_fast", "whole-sandbox limits", after={"q2": DISK_FILL_FAST},
           description="write as fast as possible for 5 s into home, /tmp and /dev/shm"),
@@ -234,7 +239,7 @@ def hostile_corpus() -> list[Attack]:
         A("trusted_broadcast", "trusted-side work", {"q4": BROADCAST_BOMB},
           scores=ZERO_ALL, statuses=dict.fromkeys(QUESTIONS, "error: grader failure"),
           grading_status="error: grader failure: the grader ran out of memory",
-          description="a (10M, 1) array where the test compares with 5 values: 10M x 5 "
+          description="a (3M, 1) array where the test compares with 5 values: 3M x 5 "
                       "temporaries in the grader"),
         A("forged_memory_status", "student text as status", {"q1": SQUARE_STASH},
           after={"q2": FORGED_MEMORY_STATUS}, scores=_zero("q3"),

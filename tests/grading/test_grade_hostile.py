@@ -207,7 +207,9 @@ def test_exact_scores_and_statuses(graded, attack):
 def test_resource_deaths_are_named_not_kernel_died(graded):
     rows = graded["rows"]
     fork = rows[graded["paths"]["fork_allocate"].name]["grading_status"]
-    assert fork == "Completed" or fork.startswith("memory: "), fork
+    # children are the OOM killer's victims; a sandbox slowed down at its memory limit may
+    # also miss its cell's time limit: named as such, never an anonymous "kernel died"
+    assert fork == "Completed" or fork.startswith(("memory: ", "timeout: ")), fork
     memory = rows[graded["paths"]["memory_through_files"].name]["grading_status"]
     assert memory.startswith("memory: the notebook ran out of memory (limit 1 GiB)"), memory
 

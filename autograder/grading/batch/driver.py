@@ -146,6 +146,7 @@ def grade_batch(
     jobs = jobs or os.cpu_count() or 1
     gb = Gradebook(out / GRADEBOOK_FILE)
     scratch = Path(tempfile.mkdtemp(prefix="mlphys-grade-"))
+    os.chmod(scratch, 0o711)  # traversable by a basic-mode slot uid, listable by nobody
     try:
         run_id = gb.start_run(str(spec.path), spec.sha256, jobs, len(subs))
         paths = [str(s.path) for s in subs]

@@ -37,6 +37,7 @@ import selectors
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -112,6 +113,11 @@ def worker_main(cfg: WorkerConfig, slot: int, parent_pid: int) -> None:
     from autograder.grading.otter.autograder_zip import import_support_files, load_autograder
     from autograder.grading.otter.grade_one import grade_path
 
+    # every temporary folder of this worker (support files, sandbox runtime dirs) inside the
+    # batch's scratch root: removed by the driver even if this worker is killed
+    worker_tmp = Path(cfg.scratch_root) / f"worker{slot}-{os.getpid()}"
+    worker_tmp.mkdir(mode=0o711)
+    tempfile.tempdir = str(worker_tmp)
     spec = load_autograder(cfg.autograder_path)
     if spec.sha256 != cfg.autograder_sha256:
         write_frame(proto_out, {"op": "fatal",
@@ -136,7 +142,7 @@ def worker_main(cfg: WorkerConfig, slot: int, parent_pid: int) -> None:
 
             hard = resource.getrlimit(resource.RLIMIT_DATA)[1]
             resource.setrlimit(resource.RLIMIT_DATA, (int(task["data_limit"]), hard))
-        scratch = Path(cfg.scratch_root) / f"slot{slot}-{number}"  # fresh for each submission
+        scratch = worker_tmp / f"scratch-{number}"  # fresh for each submission
         result = grade_path(spec, task["path"], scratch, limits=limits, slot=slot,
                             max_notebook_bytes=cfg.max_notebook_bytes, caps=caps)
         write_frame(proto_out, {"op": "result", "key": task["key"], "result": result.to_dict()})
