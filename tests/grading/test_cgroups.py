@@ -128,3 +128,30 @@ def test_stale_groups_of_dead_holders_are_swept_live_ones_kept():
                 d.rmdir()
     assert version in ("v1", "v2")
     assert isinstance(next(iter(parents.values())), Path)
+
+
+def test_without_cgroups_the_label_says_which_limits_are_per_process(tmp_path, monkeypatch):
+    """The fallback: a machine without a writable hierarchy still grades, and the isolation
+    label (stored with every attempt) says memory is limited per process only."""
+    from sandbox_fixtures.helpers import FAST, open_sandbox
+
+    from autograder.grading.sandbox import cgroups as module
+
+    monkeypatch.setattr(module, "_parents", lambda: None)
+    with open_sandbox(tmp_path, FAST) as box:
+        assert box.run_cell("x = 1").status == "ok"
+        assert "memory=process" in box.isolation
+        if os.geteuid() == 0:
+            assert "tasks=sandbox(slot uid)" in box.isolation
+        if box.mode in ("jail", "userns"):
+            assert "disk=sandbox(tmpfs)" in box.isolation
+
+
+@needs_cgroups
+def test_with_cgroups_the_label_says_sandbox(tmp_path):
+    from sandbox_fixtures.helpers import FAST, open_sandbox
+
+    with open_sandbox(tmp_path, FAST) as box:
+        if os.geteuid() == 0:
+            assert f"memory=sandbox(cgroup {cgroup_support()})" in box.isolation
+            assert f"tasks=sandbox(cgroup {cgroup_support()})" in box.isolation
