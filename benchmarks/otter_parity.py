@@ -218,7 +218,7 @@ def compare(reference: dict[str, float] | str, *runs: dict[str, float]) -> tuple
     diffs = []
     for question, want in sorted(reference.items()):
         got = [r.get(question) for r in runs]
-        if any(g is None or abs(g - want) > 1e-9 for g in got):
+        if any(g is None or not _close(g, want) for g in got):
             diffs.append(f"{question}: otter {want:g} vs " + "/".join(
                 "-" if g is None else f"{g:g}" for g in got))
     return not diffs, "; ".join(diffs)
@@ -313,7 +313,12 @@ def _fmt(scores: dict[str, float] | str | None, q: str) -> str:
 def _same(ref: dict[str, float] | str, q: str, *runs: dict[str, float] | None) -> bool:
     if not isinstance(ref, dict):
         return False
-    return all(r is not None and q in r and abs(r[q] - ref[q]) < 1e-9 for r in runs)
+    return all(r is not None and q in r and _close(r[q], ref[q]) for r in runs)
+
+
+def _close(got: float, otter: float) -> bool:
+    """Equal as Otter reports it: its results.json rounds scores to 5 decimals."""
+    return abs(round(got, 5) - round(otter, 5)) < 1e-9
 
 
 if __name__ == "__main__":
