@@ -89,7 +89,7 @@ def encode(obj: Any, item: Encoder, array: ArrayEncoder) -> dict[str, Any] | Non
     holding a student's instance, an exotic dtype).
     """
     kind = type(obj)
-    if kind in _DATETIME_TYPES:
+    if kind in DATETIME_TYPES:
         return {"$": TAG, "v": _encode_datetime(obj)}
     module = getattr(kind, "__module__", "")
     if type(module) is not str:
@@ -106,7 +106,10 @@ def encode(obj: Any, item: Encoder, array: ArrayEncoder) -> dict[str, Any] | Non
     return None
 
 
-_DATETIME_TYPES = (_dt.date, _dt.datetime, _dt.time, _dt.timedelta)
+DATETIME_TYPES = (_dt.date, _dt.datetime, _dt.time, _dt.timedelta)
+"""The standard library's date and time types (exact types only cross)."""
+
+UTC = _dt.timezone.utc
 
 
 def _encode_tz(tz: Any) -> Any:
