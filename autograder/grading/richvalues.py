@@ -109,7 +109,7 @@ def encode(obj: Any, item: Encoder, array: ArrayEncoder) -> dict[str, Any] | Non
 DATETIME_TYPES = (_dt.date, _dt.datetime, _dt.time, _dt.timedelta)
 """The standard library's date and time types (exact types only cross)."""
 
-UTC = _dt.timezone.utc
+UTC = _dt.UTC
 
 
 def _encode_tz(tz: Any) -> Any:
