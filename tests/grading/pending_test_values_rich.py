@@ -199,3 +199,18 @@ def _series(values_payload: dict[str, Any], length: int = 2) -> dict[str, Any]:
 def test_malformed_payloads_are_protocol_errors(payload: dict[str, Any]) -> None:
     with pytest.raises(ProtocolError):
         values.decode_value(payload, lambda *args: "HANDLE", lambda name: None)
+
+
+def test_datascience_tables_arrive_as_tables() -> None:
+    from datascience import Table
+
+    table = Table().with_columns("flavor", np.array(["mint", "vanilla"]),
+                                 "price", np.array([4.0, 1.5]), "when",
+                                 np.array(["2024-01-01", "2024-02-01"], dtype="datetime64[D]"),
+                                 "note", np.array(["x", None], dtype=object))
+    back = _round_trip(table)
+    assert type(back) is Table and back.labels == table.labels
+    for label in table.labels:
+        assert back.column(label).dtype == table.column(label).dtype
+        assert back.column(label).tolist() == table.column(label).tolist()
+    assert _wire(Table().with_columns("thing", np.array([Opaque()], dtype=object))) == HANDLE
