@@ -99,14 +99,16 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
                                    root / "otter" / f"{job[0][0]}-{job[0][1]}-{job[1]}", job[1]),
             jobs), strict=True))
     mlphys: dict[bool, dict[str, dict[str, float]]] = {False: {}, True: {}}
+    summaries = {}
     for assignment in ("pandas_ok", "pandas_exc"):
         files = [p for (a, _), p in subs.items() if a == assignment]
         for legacy in (False, True) if assignment == "pandas_ok" else (False,):
             out = root / "mlphys" / f"{assignment}-{legacy}"
-            grade_batch(ag_zip(assignment), files, out, jobs=2, progress=False,
-                        numpy_legacy_repr=legacy)
+            summaries[(assignment, legacy)] = grade_batch(
+                ag_zip(assignment), files, out, jobs=2, progress=False, numpy_legacy_repr=legacy)
             mlphys[legacy].update(_mlphys_scores(out))
-    return {"subs": subs, "otter": otter, "mlphys": mlphys, "root": root}
+    return {"subs": subs, "otter": otter, "mlphys": mlphys, "root": root,
+            "summaries": summaries}
 
 
 @pytest.mark.parametrize("key", list(VARIANTS), ids=lambda k: f"{k[0]}-{k[1]}")
@@ -139,14 +141,36 @@ def test_numpy1_doctests_fail_by_default_and_grade_as_numpy1_with_the_option(gra
         assert legacy["p6"] == 2
 
 
-def test_repr_only_failures_are_pointed_out_to_the_instructor(graded: dict) -> None:
+def test_repr_only_failures_are_pointed_out_to_the_instructor(graded: dict, tmp_path: Path) -> None:
+    """In the batch summary (the command prints it), in the instructor's message of each case and
+    in the class report; never in what students see, and not when the option is on."""
+    from autograder.pages.class_report import write_class_report
+
+    assert graded["summaries"][("pandas_ok", False)].numpy_repr_failures == {"p6": 4}
+    assert graded["summaries"][("pandas_ok", True)].numpy_repr_failures == {}
+    assert graded["summaries"][("pandas_exc", False)].numpy_repr_failures == {}
     out = graded["root"] / "mlphys" / "pandas_ok-False"
+    report = write_class_report(out, tmp_path / "report", "pandas_ok").read_text()
+    assert "only by NumPy 2" in report and "<td>p6</td><td>4</td><td>2</td>" in report
+    legacy_report = write_class_report(graded["root"] / "mlphys" / "pandas_ok-True",
+                                       tmp_path / "report2", "pandas_ok").read_text()
+    assert "only by NumPy 2" not in legacy_report
     with sqlite3.connect(out / "gradebook.sqlite") as db:
         rows = db.execute("SELECT c.question, c.message, c.public_message FROM cases c "
                           "WHERE c.question = 'p6' AND c.passed = 0").fetchall()
     assert rows and all("NumPy 2" in message and "--numpy-legacy-repr" in message
                         for _, message, _ in rows)
-    assert all("NumPy 2" not in public for _, _, public in rows if "hidden" in public.lower())
+    assert not any("NumPy 2" in public for _, _, public in rows)
+
+
+def test_the_command_line_notes_numpy_repr_failures(graded: dict, tmp_path: Path) -> None:
+    done = subprocess.run(
+        [str(Path(os.sys.executable).parent / "mlphys"), "grade", "--autograder",
+         str(ag_zip("pandas_ok")), "--out", str(tmp_path / "out"), "--jobs", "1", "--quiet",
+         str(graded["subs"][("pandas_ok", "solution")])],
+        capture_output=True, text=True, timeout=600, check=True)
+    assert "note: 2 failing doctest case(s) differ from their expected output only by NumPy 2" \
+        in done.stderr and "(p6: 2)" in done.stderr and "--numpy-legacy-repr" in done.stderr
 
 
 def test_identical_copies_score_identically_whatever_the_jobs(graded: dict, tmp_path: Path) -> None:
