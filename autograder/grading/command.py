@@ -3,7 +3,8 @@
 The command line is a contract other tools depend on:
 
     mlphys grade --autograder ZIP [--out DIR] [--jobs N] [--timeout SECONDS]
-                 [--cell-timeout SECONDS] SUBMISSION ...
+                 [--cell-timeout SECONDS] [--install-requirements | --ignore-requirements]
+                 [--numpy-legacy-repr] SUBMISSION ...
 
 User mistakes end in one line and exit code 1 (``click.ClickException``); a submission that
 fails to grade is not a mistake: it gets a row with its status and the exit code stays 0.
@@ -30,6 +31,14 @@ import click
               help="Time limit for one cell (default 120).")
 @click.option("--max-notebook-mb", type=click.FloatRange(min=0.001), default=20.0,
               show_default=True, help="Refuse notebooks larger than this.")
+@click.option("--install-requirements", is_flag=True,
+              help="Build (once, cached) a virtual environment from the zip's requirements "
+                   "and grade in it.")
+@click.option("--ignore-requirements", is_flag=True,
+              help="Grade even if the zip's requirements are not installed.")
+@click.option("--numpy-legacy-repr", is_flag=True,
+              help="Run doctests with NumPy 1's scalar repr (expected outputs recorded under "
+                   "NumPy 1).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 @click.argument("submissions", nargs=-1, metavar="SUBMISSION ...")
 def grade_command(
@@ -39,6 +48,9 @@ def grade_command(
     timeout: float | None,
     cell_timeout: float | None,
     max_notebook_mb: float,
+    install_requirements: bool,
+    ignore_requirements: bool,
+    numpy_legacy_repr: bool,
     quiet: bool,
     submissions: tuple[str, ...],
 ) -> None:
@@ -51,11 +63,15 @@ def grade_command(
 
     if not submissions:
         raise click.ClickException("no submissions given (pass .ipynb/.zip files or directories)")
+    if install_requirements and ignore_requirements:
+        raise click.ClickException("--install-requirements and --ignore-requirements exclude "
+                                   "each other")
     try:
         summary = grade_batch(
             autograder, list(submissions), Path(out_dir), jobs=jobs, timeout=timeout,
             cell_timeout=cell_timeout, max_notebook_bytes=int(max_notebook_mb * 1024 * 1024),
-            progress=not quiet,
+            progress=not quiet, numpy_legacy_repr=numpy_legacy_repr,
+            install_requirements=install_requirements, ignore_requirements=ignore_requirements,
         )
     except (AutograderZipError, BatchError, FileNotFoundError) as e:
         raise click.ClickException(str(e)) from None
@@ -65,3 +81,9 @@ def grade_command(
             f"{summary.incomplete} not completed normally; {summary.rows} rows in "
             f"{summary.csv_path} ({summary.seconds:.1f} s)"
         )
+    if summary.numpy_repr_failures:
+        cases = sum(summary.numpy_repr_failures.values())
+        where = ", ".join(f"{q}: {n}" for q, n in summary.numpy_repr_failures.items())
+        click.echo(f"note: {cases} failing doctest case(s) differ from their expected output only "
+                   f"by NumPy 2's scalar repr ({where}); --numpy-legacy-repr grades them as "
+                   "NumPy 1 would", err=True)

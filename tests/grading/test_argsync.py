@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from autograder.grading.argsync import assign_in_place
+from autograder.grading.sandbox.argsync import assign_in_place
 
 
 def test_arrays_lists_dicts_sets_keep_their_identity() -> None:

@@ -7,7 +7,7 @@ import doctest
 import numpy as np
 import pytest
 
-from autograder.grading.numpy_compat import legacy_scalar_repr, numpy1_spelling, numpy_repr_only
+from autograder.grading.otter.numpy_compat import legacy_scalar_repr, numpy1_spelling, numpy_repr_only
 
 NUMPY2 = int(np.__version__.split(".")[0]) >= 2
 

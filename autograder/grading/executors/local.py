@@ -61,6 +61,8 @@ class WorkerConfig:
     """``dataclasses.asdict`` of the sandbox ``Limits``"""
     scratch_root: str
     max_notebook_bytes: int
+    options: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """``dataclasses.asdict`` of the batch's ``GradingOptions``"""
 
 
 def worker_main(cfg: WorkerConfig, slot: int, parent_pid: int) -> None:
@@ -74,7 +76,7 @@ def worker_main(cfg: WorkerConfig, slot: int, parent_pid: int) -> None:
     from autograder.grading.otter.autograder_zip import use_light_otter
 
     use_light_otter()
-    from autograder.grading.model import Limits
+    from autograder.grading.model import GradingOptions, Limits
     from autograder.grading.otter.autograder_zip import import_support_files, load_autograder
     from autograder.grading.otter.grade_one import grade_path
 
@@ -85,6 +87,9 @@ def worker_main(cfg: WorkerConfig, slot: int, parent_pid: int) -> None:
         return
     import_support_files(spec)
     limits = Limits(**cfg.limits)
+    options = GradingOptions(**{**cfg.options, "site_dirs": tuple(cfg.options.get("site_dirs", ()))})
+    # test code imports what the autograder's environment added, after the grader's own
+    sys.path.extend(d for d in options.site_dirs if d not in sys.path)
     scratch = Path(cfg.scratch_root) / f"slot{slot}"
     write_frame(proto_out, {"op": "ready", "pid": os.getpid()})
     while True:
@@ -95,7 +100,7 @@ def worker_main(cfg: WorkerConfig, slot: int, parent_pid: int) -> None:
         if task["op"] != "grade":
             return
         result = grade_path(spec, task["path"], scratch, limits=limits, slot=slot,
-                            max_notebook_bytes=cfg.max_notebook_bytes)
+                            max_notebook_bytes=cfg.max_notebook_bytes, options=options)
         write_frame(proto_out, {"op": "result", "key": task["key"], "result": result.to_dict()})
 
 

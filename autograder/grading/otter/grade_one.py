@@ -20,7 +20,15 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from autograder.grading.model import COMPLETED, DEATH_STATUS, Limits, QuestionOutcome, SubmissionResult
+from autograder.grading.model import (
+    COMPLETED,
+    DEATH_STATUS,
+    DEFAULT_OPTIONS,
+    GradingOptions,
+    Limits,
+    QuestionOutcome,
+    SubmissionResult,
+)
 from autograder.grading.otter.autograder_zip import AutograderSpec, QuestionTests
 from autograder.grading.otter.notebook import CellStep, assignment_name, load_notebook, plan
 from autograder.grading.otter.submissions import (
@@ -62,6 +70,7 @@ def grade_submission(
     limits: Limits | None = None,
     slot: int = 0,
     max_notebook_bytes: int = DEFAULT_MAX_NOTEBOOK_BYTES,
+    options: GradingOptions = DEFAULT_OPTIONS,
 ) -> SubmissionResult:
     """Grade ``submission`` against ``spec`` using ``scratch`` (emptied first, removed after)."""
     t0 = time.monotonic()
@@ -102,7 +111,8 @@ def grade_submission(
     try:
         from autograder.grading.sandbox import Sandbox  # the driver process never needs it
 
-        sandbox = Sandbox(scratch, limits=limits, slot=slot)
+        sandbox = Sandbox(scratch, limits=limits, slot=slot,
+                          site_dirs=options.site_dirs or None)
         sandbox.start()
         result.isolation = str(getattr(sandbox, "isolation", ""))
         result.timings["start"] = time.monotonic() - t_start
@@ -110,7 +120,8 @@ def grade_submission(
         def test(q: QuestionTests) -> None:
             nonlocal tainted
             try:
-                outcome = run_question(q, sandbox.namespace, call_timeout, tainted)
+                outcome = run_question(q, sandbox.namespace, call_timeout, tainted,
+                                       numpy_legacy_repr=options.numpy_legacy_repr)
             except Exception as e:  # never let a check crash the notebook run
                 outcome = not_run(q, f"error: {type(e).__name__}", str(e)[:200])
             tainted = tainted or outcome.ran_hidden
@@ -188,7 +199,8 @@ def _exception_status(e: BaseException) -> str:
 
 
 def grade_path(spec: AutograderSpec, path: str | Path, scratch: Path, *, limits: Limits,
-               slot: int, max_notebook_bytes: int) -> SubmissionResult:
+               slot: int, max_notebook_bytes: int,
+               options: GradingOptions = DEFAULT_OPTIONS) -> SubmissionResult:
     """Grade the submission file at ``path``; never raises (an executor's unit of work).
 
     Why the catch-all: a bug in the grader must still give this one submission a result (an
@@ -196,6 +208,6 @@ def grade_path(spec: AutograderSpec, path: str | Path, scratch: Path, *, limits:
     """
     try:
         return grade_submission(spec, Submission(Path(path)), scratch, limits=limits, slot=slot,
-                                max_notebook_bytes=max_notebook_bytes)
+                                max_notebook_bytes=max_notebook_bytes, options=options)
     except Exception as e:
         return failed_result(spec, f"error: grader failure: {type(e).__name__}: {e}"[:300])

@@ -87,8 +87,12 @@ class Sandbox:
     """One isolated runner process holding one student's notebook state."""
 
     def __init__(self, scratch_dir: Path, limits: Limits = DEFAULT_LIMITS, slot: int = 0,
-                 preload: Sequence[str] = ("numpy",), mode: str = "auto") -> None:
+                 preload: Sequence[str] = ("numpy",), mode: str = "auto",
+                 site_dirs: Sequence[str] | None = None) -> None:
         self.scratch_dir = Path(scratch_dir).resolve()
+        self.site_dirs = list(site_dirs) if site_dirs else None
+        """the runner's site-packages dirs (default: the grader's); an autograder's environment
+        built by ``--install-requirements`` comes first"""
         self.limits = limits
         self.slot = int(slot)
         self.preload = tuple(preload)
@@ -165,7 +169,7 @@ class Sandbox:
         home = jail.JAIL_HOME if jailed else str(self.scratch_dir)
         runner_cfg = {"fds": [to_r, from_w], "output_bytes": self.limits.output_bytes,
                       "preload": list(self.preload), "mplcache": f"{runner_code}/mplcache",
-                      "site_dirs": host.runner_site_dirs(),
+                      "site_dirs": self.site_dirs or host.runner_site_dirs(),
                       "hidden": [os.path.join(host.PROJECT_ROOT, n)
                                  for n in host.HIDDEN_PACKAGES]}
         cfg = jail.JailConfig(
@@ -175,7 +179,7 @@ class Sandbox:
             env=host.runner_env(home), scratch=str(self.scratch_dir), code_dir=code_dir,
             root_dir=os.path.join(self._runtime, "root"), workdir=home,
             lifeline_fd=life_r, keep_fds=[to_r, from_w], rlimits=self._rlimits(),
-            uid=self.uid, gid=self.uid, ro_paths=host.ro_paths(), hide_paths=host.hide_paths(),
+            uid=self.uid, gid=self.uid, ro_paths=self._ro_paths(), hide_paths=host.hide_paths(),
             tmp_bytes=self.limits.tmp_bytes, outer_uid=os.getuid(), outer_gid=os.getgid())
         # the config goes through stdin, not argv: /proc/1/cmdline is readable in the jail
         config_r, config_w = os.pipe()
@@ -198,6 +202,15 @@ class Sandbox:
         self._channel = Channel(from_r, to_w, exit_fd=self._pidfd, on_exit=self._died)
         self._finalizer = weakref.finalize(self, _emergency_cleanup, self._keeper,
                                            life_w, self._runtime)
+
+    def _ro_paths(self) -> list[str]:
+        """The system trees, plus the extra site dirs that are not inside one of them."""
+        paths = host.ro_paths()
+        for directory in self.site_dirs or ():
+            real = os.path.realpath(directory)
+            if not any(real == p or real.startswith(p.rstrip("/") + "/") for p in paths):
+                paths = [*paths, real]
+        return paths
 
     def _startup_failure(self, exc: BaseException) -> str:
         """Why the runner never said hello (tail of the keeper's log)."""
