@@ -12,6 +12,8 @@ import base64
 import datetime as dt
 import io
 import json
+import subprocess
+import sys
 import zoneinfo
 from typing import Any
 
@@ -202,7 +204,8 @@ def test_malformed_payloads_are_protocol_errors(payload: dict[str, Any]) -> None
 
 
 def test_datascience_tables_arrive_as_tables() -> None:
-    from datascience import Table
+    with np.printoptions():  # importing datascience changes NumPy's print options globally
+        from datascience import Table
 
     table = Table().with_columns("flavor", np.array(["mint", "vanilla"]),
                                  "price", np.array([4.0, 1.5]), "when",
@@ -214,3 +217,19 @@ def test_datascience_tables_arrive_as_tables() -> None:
         assert back.column(label).dtype == table.column(label).dtype
         assert back.column(label).tolist() == table.column(label).tolist()
     assert _wire(Table().with_columns("thing", np.array([Opaque()], dtype=object))) == HANDLE
+
+
+def test_decoding_a_table_leaves_numpy_print_options_alone() -> None:
+    """datascience sets ``legacy='1.13'`` when imported; the grading process imports it to
+    build a Table and must not change how later tests print NumPy values."""
+    with np.printoptions():
+        from datascience import Table
+
+    payload = json.dumps(_wire(Table().with_columns("x", np.array([1.5]))))
+    code = ("import json, sys, numpy as np\n"
+            "from autograder.grading.sandbox import values\n"
+            "table = values.decode_value(json.loads(sys.stdin.read()), None, None)\n"
+            "print(type(table).__name__, np.get_printoptions()['legacy'], repr(np.float64(0.5)))\n")
+    done = subprocess.run([sys.executable, "-c", code], input=payload, capture_output=True,
+                          text=True, timeout=120, check=True)
+    assert done.stdout.split() == ["Table", "False", "np.float64(0.5)"]

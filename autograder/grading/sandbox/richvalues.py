@@ -568,12 +568,14 @@ def _decode_table(obj: Any, item: Decoder, array: ArrayDecoder) -> Any:
     if (type(labels) is not list or type(columns) is not list or len(labels) != len(columns)
             or any(type(label) is not str or len(label) > 10_000 for label in labels)):
         raise RichValueError("Table: one column per string label")
+    import numpy as np
+
     try:
-        from datascience import Table
+        with np.printoptions():  # importing datascience sets NumPy's legacy printing globally
+            from datascience import Table
     except ImportError:
         raise RichValueError("a datascience Table arrived but datascience is not installed "
                              "in the grading environment") from None
-    import numpy as np
 
     arrays = []
     for column in columns:
