@@ -145,3 +145,27 @@ def test_a_handle_released_while_its_object_is_delivered_again_stays_valid(
         assert isinstance(second, RemoteHandle)
         assert len(second) == 4
         assert len(ns["box"]) == 4
+
+
+def test_doctests_print_numpy_values_with_the_notebooks_legacy_option(tmp_path: Path) -> None:
+    """Otter's doctests run in the student's kernel: a Data 8 notebook imports ``datascience``,
+    which sets NumPy's ``legacy='1.13'``, and the tests' expected outputs were recorded that way.
+    The notebook's ``legacy`` option (only that one) is mirrored while its tests run."""
+    from autograder.grading.otter.autograder_zip import QuestionTests
+    from autograder.grading.otter.testrun import run_question
+
+    source = ("OK_FORMAT = True\ntest = {'name': 'q', 'points': 1, 'suites': [{'cases': [{'code': "
+              "'>>> np.float64(half)\\n0.5', 'hidden': False, 'locked': False}], 'scored': True, "
+              "'setup': '', 'teardown': '', 'type': 'doctest'}]}\n")
+    question = QuestionTests(name="q", stem="q", path="tests/q.py", source=source, ok_format=True,
+                             possible=1.0, all_or_nothing=False)
+    with open_sandbox(tmp_path) as box:
+        assert box.run_cell("import numpy as np\nhalf = 0.5").status == "ok"
+        assert box.namespace.numpy_print_legacy() is None
+        assert run_question(question, box.namespace).score == 0  # np.float64(0.5) under NumPy 2
+        assert box.run_cell("np.set_printoptions(legacy='1.13')").status == "ok"
+        assert box.namespace.numpy_print_legacy() == "1.13"
+        assert run_question(question, box.namespace).score == 1
+        assert np.get_printoptions()["legacy"] is False  # the grader's own options are untouched
+        assert box.run_cell("np.set_printoptions(legacy=False)").status == "ok"
+        assert run_question(question, box.namespace).score == 0

@@ -63,10 +63,11 @@ def numpy_repr_only(want: str, got: str, optionflags: int = 0) -> bool:
 
 
 @contextlib.contextmanager
-def legacy_scalar_repr(enabled: bool = True) -> Iterator[None]:
+def legacy_scalar_repr(enabled: bool = True, legacy: str | None = None) -> Iterator[None]:
     """NumPy prints scalars as NumPy 1 did while this context is active (no-op on NumPy 1 or
-    when ``enabled`` is false)."""
-    if not enabled:
+    when ``enabled`` is false). ``legacy``: that ``legacy`` print option instead (the
+    notebook's own, e.g. ``'1.13'`` set by ``datascience``), whether enabled or not."""
+    if not enabled and legacy is None:
         yield
         return
     import numpy as np
@@ -74,5 +75,5 @@ def legacy_scalar_repr(enabled: bool = True) -> Iterator[None]:
     if int(np.__version__.split(".")[0]) < 2:
         yield
         return
-    with np.printoptions(legacy=LEGACY):
+    with np.printoptions(legacy=legacy or LEGACY):
         yield

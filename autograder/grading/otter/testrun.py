@@ -377,13 +377,15 @@ def run_question(
 
     tf = question.make_test_file()
     secrets = _secret_lines(tf)
+    notebook_legacy = _notebook_print_legacy(namespace) if question.ok_format else None
     cases: list[CaseOutcome] = []
     results = []
     for i, tc in enumerate(tf.test_cases):
         kind: str | None
         repr_only = False
         try:
-            with _time_budget(case_timeout), legacy_scalar_repr(numpy_legacy_repr):
+            with _time_budget(case_timeout), legacy_scalar_repr(numpy_legacy_repr,
+                                                                 notebook_legacy):
                 if question.ok_format:
                     passed, text, kind, repr_only = _run_doctest(f"{tf.name} {i}", tc.body,
                                                                  namespace)
@@ -421,6 +423,18 @@ def run_question(
                 ))
             break
     return _outcome(question, tf, results, cases, secrets)
+
+
+def _notebook_print_legacy(namespace: Mapping[str, Any]) -> str | None:
+    """The notebook's NumPy ``legacy`` print option (Otter's doctests print with the kernel's
+    options; see ``RemoteNamespace.numpy_print_legacy``); None for a plain mapping."""
+    ask = getattr(namespace, "numpy_print_legacy", None)
+    if ask is None:
+        return None
+    try:
+        return ask()
+    except Exception:  # a dead sandbox: the cases will say so
+        return None
 
 
 WITHHELD = "    [withheld: produced by student code after hidden tests had run]"

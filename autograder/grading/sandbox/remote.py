@@ -176,6 +176,10 @@ class RemoteHandle:
         return self._objects.request({"op": "getattr", "h": self._id, "name": name})
 
 
+KNOWN_NUMPY_LEGACY = frozenset({"1.13", "1.21", "1.25", "2.1", "2.2"})
+"""Values of NumPy's ``legacy`` print option a notebook's setting is mirrored for."""
+
+
 class RemoteNamespace(Mapping[str, Any]):
     """Lazy view of the student's globals; each lookup reflects the sandbox right now."""
 
@@ -191,6 +195,17 @@ class RemoteNamespace(Mapping[str, Any]):
         if type(name) is not str:
             return False
         return self._objects.request({"op": "has", "name": name}) is True
+
+    def numpy_print_legacy(self) -> str | None:
+        """The notebook's NumPy ``legacy`` print option right now (None if not set).
+
+        Why: Otter runs doctests in the student's kernel, so they print NumPy values with the
+        kernel's print options; a notebook that imports ``datascience`` (Data 8) switches to
+        ``legacy='1.13'``, and its tests' expected outputs were recorded that way. Only this
+        option is mirrored: it selects between NumPy's historical spellings and cannot make
+        different values print alike (precision or ``nanstr`` could, and stay ours)."""
+        value = self._objects.request({"op": "numpy_legacy"})
+        return value if type(value) is str and value in KNOWN_NUMPY_LEGACY else None
 
     def keys(self) -> list[str]:  # type: ignore[override]
         names = self._objects.request({"op": "keys"})

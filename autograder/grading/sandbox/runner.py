@@ -21,7 +21,7 @@ What it does, in order:
 
 Messages (trusted -> runner): ``cell{source}``, ``resume``, ``get{name}``, ``has{name}``,
 ``keys``, ``call{h,args,kwargs}``, ``getattr{h,name}``, ``getitem{h,key}``, ``len{h}``,
-``iter{h}``, ``next{h}``, ``ping``; every request and cell carries ``seq``, echoed in its
+``iter{h}``, ``next{h}``, ``numpy_legacy``, ``ping``; every request and cell carries ``seq``, echoed in its
 reply; any request may carry ``rel``: ``[handle id, deliveries]`` pairs the trusted side
 dropped (a handle is sent once per delivery and forgotten only when every delivery has been
 released, so a release that crosses a new delivery of the same object cannot drop it). A
@@ -606,6 +606,8 @@ def handle_request(state: State, message: dict[str, Any]) -> dict[str, Any]:
             release(state, entry[0], entry[1])
     if op == "ping":
         return {"op": "ok", "value": None, "out": ""}
+    if op == "numpy_legacy":
+        return {"op": "ok", "value": numpy_print_legacy(), "out": ""}
     namespace = state.shell.user_ns
     if op == "keys":
         hidden = state.shell.user_ns_hidden
@@ -646,6 +648,17 @@ def handle_request(state: State, message: dict[str, Any]) -> dict[str, Any]:
         return call_user(state, next, target)
     return {"op": "raise", "type": "ValueError", "module": "builtins",
             "message": f"unknown request {op!r}", "out": ""}
+
+
+def numpy_print_legacy() -> Any:
+    """NumPy's ``legacy`` print option in this kernel (``'1.13'`` once the notebook imported
+    ``datascience``, for instance), or False."""
+    np = sys.modules.get("numpy")
+    try:
+        legacy = np.get_printoptions().get("legacy", False) if np is not None else False
+    except Exception:
+        return False
+    return legacy if type(legacy) is str else False
 
 
 def release(state: State, handle_id: int, count: int) -> None:
