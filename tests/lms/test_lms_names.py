@@ -71,8 +71,8 @@ def test_canvas_not_uploads():
     assert canvas_names.readings("hw1.ipynb") == []
     assert canvas_names.readings("doejane_hw1.ipynb") == []
     # Canvas always writes a name field; a nameless layout is read only when nothing else fits
-    nameless = canvas_names.readings("late_1001_5001_hw.ipynb")
-    assert [(r.name, r.late, r.user_id) for r in nameless] == [(None, True, "1001")]
+    nameless = canvas_names.readings("1001_5001_hw.ipynb")
+    assert [(r.name, r.late, r.user_id) for r in nameless] == [(None, False, "1001")]
 
 
 @pytest.mark.parametrize("layout", ["4.x", "3.x", "flat"])
