@@ -5,17 +5,18 @@
    made from the solutions: correct, partly wrong, blank, erroring, crashing, late, malicious,
    and a few resubmissions (:mod:`autograder.democlass`), packed as a Canvas "Download
    Submissions" zip;
-3. per assignment: ``mlphys collect`` (match files to the roster, pick the latest attempt),
-   ``mlphys grade`` (sandboxed), the manual-grading round trip (sheets filled in by a simulated
-   TA), ``mlphys export canvas|moodle|csv`` with a late policy, feedback pages, class report;
+3. per assignment: collect (match files to the roster, pick the latest attempt), grade
+   (sandboxed), the manual-grading round trip (sheets filled in by a simulated TA), exports for
+   Canvas, Moodle and Otter's CSV with a late policy, feedback pages, class report;
 4. print where everything is and a one-screen summary.
 
+Each step calls the Python function behind its ``mlphys`` subcommand and writes the equivalent
+command line and its output to ``demo.log`` (so the log shows how to redo any step by hand).
 Everything is deterministic in ``--seed``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
@@ -35,7 +36,7 @@ from autograder.answer_key import write_answer_key
 from autograder.build import ASSIGNMENTS, available, build_many
 
 if TYPE_CHECKING:  # the demo's class generator loads the quiz engine (and matplotlib): lazily
-    from autograder.democlass import Student, Submission
+    from autograder.democlass import DemoStudent, DemoSubmission
 
 DUE = datetime(2026, 11, 20, 23, 59, tzinfo=UTC)
 CANVAS_COURSE_ASSIGNMENT_IDS = 4_200_000
@@ -56,13 +57,13 @@ class AssignmentOutcome:
     seconds: float
 
 
-def canvas_sortable(student: Student) -> str:
+def canvas_sortable(student: DemoStudent) -> str:
     """Canvas names download files by the sortable name, lowercased, without punctuation."""
     name = f"{student.last}, {student.first}".lower()
     return "".join(ch for ch in name if ch.isalnum())
 
 
-def write_canvas_roster(students: list[Student], assignments: list[str], path: Path) -> Path:
+def write_canvas_roster(students: list[DemoStudent], assignments: list[str], path: Path) -> Path:
     """A Canvas gradebook export: Student, ID, SIS User ID, SIS Login ID, Section, columns."""
     columns = [f"{a} ({CANVAS_COURSE_ASSIGNMENT_IDS + i})" for i, a in enumerate(assignments)]
     with path.open("w", newline="", encoding="utf-8-sig") as f:
@@ -75,7 +76,7 @@ def write_canvas_roster(students: list[Student], assignments: list[str], path: P
     return path
 
 
-def write_canvas_download(submissions: list[Submission], assignment: str, path: Path) -> Path:
+def write_canvas_download(submissions: list[DemoSubmission], assignment: str, path: Path) -> Path:
     """Canvas "Download Submissions": <sortablename>[_late]_<userid>_<attachmentid>_<file>."""
     attachment = 9_000_000
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
@@ -90,13 +91,10 @@ def write_canvas_download(submissions: list[Submission], assignment: str, path: 
     return path
 
 
-def _mlphys(args: list[str], log: io.TextIOBase) -> None:
-    """Run an ``mlphys`` subcommand in-process with its output going to the demo log."""
-    from autograder.cli import main
-
+def _log(log: io.TextIOBase, args: list[str], lines: list[str]) -> None:
+    """The equivalent ``mlphys`` command line of a step and what that command would print."""
     log.write(f"\n$ mlphys {' '.join(args)}\n")
-    with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
-        main.main(args=args, prog_name="mlphys", standalone_mode=False)
+    log.writelines(f"{line}\n" for line in lines)
 
 
 def _fill_sheets_like_a_ta(sheets: list[Path], rng: np.random.Generator) -> None:
@@ -127,12 +125,52 @@ def _has_manual_questions(master: Path) -> bool:
         return False
 
 
-def run_assignment(name: str, built, roster: list[Student], roster_csv: Path, out: Path,
+def _export_grades(name: str, index: int, grades: Path, roster_csv: Path, exports: Path,
+                   log: io.TextIOBase) -> None:
+    """Canvas and Moodle import files, Otter's CSV and the grade report, with a late policy."""
+    from autograder.lms.exporters import otter_csv, report_csv, summary_lines, write_grade_file
+    from autograder.lms.grades import load_assignment_grades
+    from autograder.lms.late import LatePolicy
+    from autograder.lms.registry import adapter
+
+    due, grace, per_day = DUE.strftime("%Y-%m-%dT%H:%M:%SZ"), "1h", "10%"
+    policy = LatePolicy.from_options(due=due, grace=grace, penalty_per_day=per_day)
+    assignment_grades = load_assignment_grades(grades, policy, roster=roster_csv)
+    notes = [f"warning: {w}" for w in assignment_grades.warnings + assignment_grades.problems]
+    common = ["--grades", str(grades), "--roster", str(roster_csv), "--due", due, "--grace", grace,
+              "--penalty-per-day", per_day, "--missing-as-zero", "--allow-incomplete"]
+    fields = {"canvas": {"assignment_name": name,
+                         "assignment_id": str(CANVAS_COURSE_ASSIGNMENT_IDS + index)},
+              "moodle": {"assignment_name": name}}
+    files = {"canvas": "canvas-import.csv", "moodle": "moodle-import.csv", "csv": "final_grades.csv"}
+    for lms, file in files.items():
+        out = exports / file
+        if lms == "csv":
+            text = otter_csv(assignment_grades, missing_as_zero=True)
+        else:
+            text = adapter(lms).export(assignment_grades, missing_as_zero=True, due=policy.due,
+                                       **fields[lms])
+        write_grade_file(out, text)
+        args = ["export", lms, *common]
+        for key, value in fields.get(lms, {}).items():
+            args += [f"--{key.replace('_', '-')}", value]
+        args += ["--out", str(out)]
+        if lms == "canvas":
+            report = exports / "grade-report.csv"
+            write_grade_file(report, report_csv(assignment_grades), bom=True)
+            args += ["--report", str(report)]
+        _log(log, args, [*notes, *summary_lines(assignment_grades),
+                         f"wrote {out} ({len(assignment_grades.rows)} students, out of "
+                         f"{assignment_grades.total_possible:g} points)"])
+
+
+def run_assignment(name: str, built, roster: list[DemoStudent], roster_csv: Path, out: Path,
                    rng: np.random.Generator, jobs: int, log: io.TextIOBase, index: int) -> AssignmentOutcome:
     from autograder.democlass import class_submissions
-    from autograder.grading.batch import grade_batch
-    from autograder.grading.feedback import read_feedback
-    from autograder.lms.collect import load_collection
+    from autograder.grading import grade_batch, read_feedback
+    from autograder.lms.collect import collect, collection_report, load_collection
+    from autograder.lms.manual import export_manual_sheets, import_manual_scores
+    from autograder.lms.roster import read_roster
     from autograder.pages.class_report import write_class_report
     from autograder.pages.feedback import people_from_collection, write_feedback_pages
 
@@ -143,30 +181,27 @@ def run_assignment(name: str, built, roster: list[Student], roster_csv: Path, ou
     lms_dir.mkdir(parents=True, exist_ok=True)
     download = write_canvas_download(subs, name, lms_dir / "canvas-download.zip")
     grades = out / "graded" / name
-    _mlphys(["collect", "--lms", "canvas", str(download), "--roster", str(roster_csv),
-             "--out", str(grades)], log)
+    coll = collect("canvas", download, grades, read_roster(roster_csv))
+    _log(log, ["collect", "--lms", "canvas", str(download), "--roster", str(roster_csv),
+               "--out", str(grades)], collection_report(coll, grades))
     summary = grade_batch(built.autograder_zip, [grades / "submissions"], grades, jobs=jobs,
                           cell_timeout=60, timeout=300, progress=False)
     sheets_dir = grades / "manual-sheets"
     master = ASSIGNMENTS / name / f"{name}.ipynb"
     if _has_manual_questions(master):
-        _mlphys(["manual", "export", "--master", str(master), "--grades", str(grades),
-                 "--out", str(sheets_dir)], log)
+        written = export_manual_sheets(master, grades, sheets_dir)
+        _log(log, ["manual", "export", "--master", str(master), "--grades", str(grades),
+                   "--out", str(sheets_dir)], [f"wrote {p}" for p in written])
     sheets = sorted(sheets_dir.glob("*.csv"))
     if sheets:
         _fill_sheets_like_a_ta(sheets, rng)
-        _mlphys(["manual", "import", "--grades", str(grades), *map(str, sheets)], log)
-    late = ["--due", DUE.strftime("%Y-%m-%dT%H:%M:%SZ"), "--grace", "1h", "--penalty-per-day", "10%"]
+        rows, notes = import_manual_scores(grades, sheets)
+        _log(log, ["manual", "import", "--grades", str(grades), *map(str, sheets)],
+             [*(f"note: {n}" for n in notes),
+              f"imported {len(rows)} manual score(s) from {len(sheets)} sheet(s)"])
     exports = lms_dir / "exports"
     exports.mkdir(exist_ok=True)
-    common = ["--grades", str(grades), "--roster", str(roster_csv), *late, "--missing-as-zero",
-              "--allow-incomplete"]
-    _mlphys(["export", "canvas", *common, "--assignment-name", name, "--assignment-id",
-             str(CANVAS_COURSE_ASSIGNMENT_IDS + index), "--out", str(exports / "canvas-import.csv"),
-             "--report", str(exports / "grade-report.csv")], log)
-    _mlphys(["export", "moodle", *common, "--assignment-name", name,
-             "--out", str(exports / "moodle-import.csv")], log)
-    _mlphys(["export", "csv", *common, "--out", str(exports / "final_grades.csv")], log)
+    _export_grades(name, index, grades, roster_csv, exports, log)
     collection = load_collection(grades / "collection.json")
     people = people_from_collection(collection)
     pages = write_feedback_pages(grades, out / "feedback" / name, name, people)
@@ -268,4 +303,4 @@ where things are (under {out_dir}/):
   lms/<a>/exports/canvas-import.csv, moodle-import.csv, final_grades.csv, grade-report.csv
   feedback/<a>/<student>.html                      one feedback page per student
   report/<a>/index.html                            class report (plots, failures, outliers)
-  demo.log                                         every mlphys step the demo ran""")
+  demo.log                                         every step as its mlphys command and output""")

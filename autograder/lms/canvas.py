@@ -1,4 +1,4 @@
-"""Canvas "Download Submissions" zips.
+"""Canvas: "Download Submissions" zips, gradebook exports (rosters), gradebook import CSVs.
 
 Layout, from canvas-lms ``app/models/content_zipper.rb`` (``get_filename``,
 ``add_upload_submission``, ``sanitize_file_name``, ``sanitize_user_name``), see docs/lms.md:
@@ -15,15 +15,36 @@ keeps its name with ``-1``, ``-2`` added by Canvas (``Attachment.make_unique_fil
 
 Timestamps: the zip carries none (members get the time of zipping). Attempt order is the
 attachment id, which Canvas allocates in increasing order, then the ``-N`` suffix.
+
+Roster: the gradebook export ``Student, ID, [SIS User ID,] [SIS Login ID,] [Integration ID,]
+[Root Account,] Section, <Assignment (id)>..., <score columns>``; a second row
+``Points Possible`` (and possibly ``Manual Posting``/``Muted`` rows) and the ``Student, Test``
+row of Student View are skipped. Canvas may write ';' as the delimiter.
+
+Grade import: ``Student, ID, SIS User ID, SIS Login ID, Section, <Name> (<id>)`` then a
+``    Points Possible`` row, then one row per student. Canvas's importer
+(``GradebookImporter``) finds students by ``ID`` first, then SIS ids, then name, and the
+assignment by the ``(id)`` in the column title.
 """
 
 from __future__ import annotations
 
 import re
 import zipfile
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
 
+from autograder.lms.adapter import ExportField, LmsAdapter, RosterFormat
+from autograder.lms.errors import LmsError
+from autograder.lms.exporters import csv_writer, num, total_cell
 from autograder.lms.model import Candidate, Download, Ignored, gradable_kind
+from autograder.lms.names import norm_id
+from autograder.lms.roster import Roster, Student, student_key
 from autograder.lms.zipread import members
+
+if TYPE_CHECKING:
+    from autograder.lms.grades import AssignmentGrades
 
 # name (optional, non-greedy), optional late marker, user id, attachment id, display name
 _UPLOAD = re.compile(
@@ -86,3 +107,88 @@ def read_canvas(zf: zipfile.ZipFile) -> Download:
             order=(int(aid), resubmission_index(orig), mem.mtime.isoformat() if mem.mtime else ""),
         ))
     return Download(lms="canvas", candidates=candidates, ignored=ignored)
+
+
+# -- roster ------------------------------------------------------------------------------------
+
+_SKIP_NAME = re.compile(r"^\s*(points possible|manual posting|muted|read only)\s*$", re.I)
+_TEST_STUDENT = re.compile(r"^\s*(student,\s*test|test student)\s*$", re.I)
+_CANVAS_ASSIGNMENT = re.compile(r"^(?P<title>.*\S)\s*\((?P<id>\d+)\)\s*$")
+_CANVAS_META = {"student", "id", "sis user id", "sis login id", "integration id", "root account",
+                "section"}
+
+
+def is_canvas_roster(header: list[str]) -> bool:
+    return len(header) > 2 and "student" in header[0] and header[1] == "id" and any(
+        "section" in h for h in header)
+
+
+def read_canvas_roster(rows: list[list[str]], path: Path) -> Roster:
+    """A Canvas gradebook export (Grades > Export): one student per row, assignment columns."""
+    header = [h.strip() for h in rows[0]]
+    low = [h.lower() for h in header]
+    col = {name: low.index(name) for name in _CANVAS_META if name in low}
+    section_at = col["section"]
+    assignments = []
+    for h in header[section_at + 1:]:
+        m = _CANVAS_ASSIGNMENT.match(h)
+        if m:
+            assignments.append((m["title"], m["id"]))
+    students, skipped = [], []
+    for i, r in enumerate(rows[1:], start=2):
+        def cell(name, r=r):
+            return (r[col[name]].strip() if name in col and col[name] < len(r) else "")
+        name = cell("student")
+        if _SKIP_NAME.match(name) or (not name and not cell("id")):
+            skipped.append(f"row {i}: {name.strip() or 'empty'} (not a student)")
+            continue
+        if _TEST_STUDENT.match(name):
+            skipped.append(f"row {i}: {name} (Canvas Student View test student)")
+            continue
+        s = Student(key="", name=name, lms_id=norm_id(cell("id")),
+                    sis_user_id=cell("sis user id"), login=cell("sis login id"),
+                    section=cell("section"))
+        if "@" in s.login:
+            s.email = s.login
+        s.key = student_key(name, s.lms_id, s.sis_user_id, s.login)
+        students.append(s)
+    return Roster("canvas", students, str(path), skipped, assignments)
+
+
+# -- grade import ------------------------------------------------------------------------------
+
+CANVAS_STUDENT_COLUMNS = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
+CANVAS_POINTS_LABEL = "    Points Possible"
+
+
+def canvas_csv(gb: AssignmentGrades, assignment_name: str, assignment_id: str,
+               missing_as_zero: bool = False) -> str:
+    if not assignment_name:
+        raise LmsError("Canvas needs --assignment-name (the assignment's title in Canvas)")
+    if not str(assignment_id).strip().isdigit():
+        raise LmsError("Canvas needs --assignment-id, the number in the assignment's URL "
+                       "(.../assignments/<id>)")
+    buf, w = csv_writer()
+    w.writerow([*CANVAS_STUDENT_COLUMNS, f"{assignment_name} ({assignment_id})"])
+    w.writerow([CANVAS_POINTS_LABEL, "", "", "", "", num(gb.total_possible)])
+    for r in gb.rows:
+        s = r.student
+        w.writerow([s.name, s.lms_id, s.sis_user_id, s.login, s.section, total_cell(r, missing_as_zero)])
+    return buf.getvalue()
+
+
+def _export(grades: AssignmentGrades, *, missing_as_zero: bool, due: datetime | None,
+            assignment_name: str, assignment_id: str) -> str:
+    return canvas_csv(grades, assignment_name, assignment_id, missing_as_zero)
+
+
+ADAPTER = LmsAdapter(
+    name="canvas",
+    read_download=read_canvas,
+    user_id_field="lms_id",
+    export_help="Canvas gradebook import CSV (Grades > Import).",
+    write_export=_export,
+    export_fields=(ExportField("--assignment-name", "The assignment's title in Canvas."),
+                   ExportField("--assignment-id", "The number in the assignment's URL.")),
+    roster_formats=(RosterFormat("canvas", is_canvas_roster, read_canvas_roster),),
+)

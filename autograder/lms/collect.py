@@ -20,16 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from autograder.hashing import sha256_file
-from autograder.lms.canvas import read_canvas
+from autograder.lms.adapter import RosterFormat
 from autograder.lms.errors import LmsError
-from autograder.lms.gradescope import read_gradescope
 from autograder.lms.model import Candidate, Download, Ignored
-from autograder.lms.moodle import read_moodle
 from autograder.lms.names import fold, norm_email
-from autograder.lms.roster import Roster, Student, parse_moodle_time, student_key
+from autograder.lms.registry import adapter, roster_formats
+from autograder.lms.roster import Roster, Student, student_key
 from autograder.lms.zipread import members, open_zip, read_member
 
-LMS_READERS = {"canvas": read_canvas, "gradescope": read_gradescope, "moodle": read_moodle}
 COLLECTION_FILE = "collection.json"
 SUBMISSIONS_DIR = "submissions"
 FORMAT_VERSION = 1
@@ -117,9 +115,9 @@ def _identity(c: Candidate) -> str:
 def _student_from(c: Candidate) -> Student:
     name = c.name or (f"Participant {c.lms_user_id}" if c.lms_user_id else c.email or c.member)
     uid = c.lms_user_id if c.lms_user_id and not c.lms_user_id.startswith("anon:") else ""
-    s = Student(key="", name=name, lms_id=uid if c.lms in ("canvas", "gradescope") else "",
-                participant_id=uid if c.lms == "moodle" else "", email=c.email or "",
-                sis_user_id=c.sid or "")
+    s = Student(key="", name=name, email=c.email or "", sis_user_id=c.sid or "")
+    if uid:
+        setattr(s, adapter(c.lms).user_id_field, uid)
     s.key = student_key(name, uid, c.sid or "", c.email or "")
     return s
 
@@ -128,15 +126,23 @@ def _suffix(c: Candidate) -> str:
     return ".zip" if c.kind == "otter-zip" else ".ipynb"
 
 
-def _apply_roster_times(cands: list[Candidate], student: Student) -> None:
-    """A Moodle grading worksheet states the submission time; the zip does not."""
-    if student.submitted_at:
-        ts = parse_moodle_time(student.submitted_at)
+def _roster_times(roster: Roster | None) -> RosterFormat | None:
+    """The roster's layout if it states submission times (Moodle's grading worksheet)."""
+    if roster is None:
+        return None
+    return next((f for f in roster_formats() if f.name == roster.format and f.parse_time), None)
+
+
+def _apply_roster_times(cands: list[Candidate], student: Student,
+                        layout: RosterFormat | None) -> None:
+    """A roster that states the submission time (the zip does not) dates the attempts."""
+    if student.submitted_at and layout is not None and layout.parse_time is not None:
+        ts = layout.parse_time(student.submitted_at)
         if ts is not None:
             for c in cands:
                 if c.timestamp is None:
                     c.timestamp = ts.astimezone()
-                    c.timestamp_source = "Moodle grading worksheet 'Last modified (submission)'"
+                    c.timestamp_source = layout.time_source
 
 
 def group_candidates(download: Download, roster: Roster | None
@@ -222,12 +228,12 @@ def collect(lms: str, download_zip: str | Path, out_dir: str | Path,
 
     Raises LmsError for an unknown LMS, a zip that is not that LMS's download, or an output
     directory holding foreign files."""
-    if lms not in LMS_READERS:
-        raise LmsError(f"unknown LMS {lms!r} (choose from {', '.join(LMS_READERS)})")
+    reader = adapter(lms).read_download
     src = Path(download_zip)
     out = Path(out_dir)
+    layout = _roster_times(roster)
     with open_zip(src) as zf:
-        download = LMS_READERS[lms](zf)
+        download = reader(zf)
         if not download.candidates:
             raise LmsError(
                 f"{src}: no notebook (.ipynb) or Otter zip in the layout a {lms} download uses"
@@ -238,7 +244,7 @@ def collect(lms: str, download_zip: str | Path, out_dir: str | Path,
         subs = _prepare_out(out)
         entries: list[Entry] = []
         for student, how, cands in groups:
-            _apply_roster_times(cands, student)
+            _apply_roster_times(cands, student, layout)
             chosen, superseded = choose_latest(cands)
             data = read_member(zf, by_name[chosen.member])
             file = f"{student.key}{_suffix(chosen)}"
@@ -270,3 +276,30 @@ def load_collection(path: str | Path) -> dict[str, Any]:
     if not isinstance(data, dict) or "entries" not in data:
         raise LmsError(f"{p} is not a collection.json written by 'mlphys collect'")
     return data
+
+
+def collection_report(coll: Collection, out_dir: str | Path) -> list[str]:
+    """What ``mlphys collect`` prints: counts, superseded attempts, unmatched files, missing
+    students, ignored files and the next command."""
+    out = Path(out_dir)
+    n_super = sum(len(e.superseded) for e in coll.entries)
+    lines = [f"collected {len(coll.entries) - len(coll.unmatched)} student submission(s) into "
+             f"{out / SUBMISSIONS_DIR} ({n_super} earlier attempt(s) superseded)"]
+    for e in coll.entries:
+        if e.superseded:
+            lines.append(f"  {e.student.display}: kept {e.chosen.original_name} "
+                         f"({e.chosen.submission_id or e.chosen.timestamp or 'latest'}), "
+                         "superseded " + ", ".join(c.original_name for c in e.superseded))
+    if coll.unmatched:
+        lines.append(f"unmatched: {len(coll.unmatched)} file(s) match no roster student:")
+        for e in coll.unmatched:
+            lines.append(f"  {e.chosen.member} -> {e.file} ({e.matched_by})")
+    if coll.missing:
+        lines.append(f"missing: {len(coll.missing)} roster student(s) without a submission:")
+        for s in coll.missing:
+            lines.append(f"  {s.display} ({s.key})")
+    if coll.ignored:
+        lines.append(f"ignored: {len(coll.ignored)} other file(s) (listed in collection.json)")
+    lines.append(f"next: mlphys grade --autograder AUTOGRADER.zip --out {out_dir} "
+                 f"{out / SUBMISSIONS_DIR}")
+    return lines

@@ -1,15 +1,7 @@
-"""Writers for the grade files each LMS imports (layouts and sources in docs/lms.md).
+"""Grade files that are not one LMS's: Otter's ``final_grades.csv`` layout and the instructor's
+report, plus the number and cell formatting every LMS module's writer shares (each LMS's own
+import layout lives in its module: ``canvas``, ``moodle``, ``gradescope``).
 
-* Canvas gradebook import: ``Student, ID, SIS User ID, SIS Login ID, Section, <Name> (<id>)``
-  then a ``    Points Possible`` row, then one row per student. Canvas's importer
-  (``GradebookImporter``) finds students by ``ID`` first, then SIS ids, then name, and the
-  assignment by the ``(id)`` in the column title.
-* Moodle "Import grades from CSV": any columns, mapped on upload; we write ``First name,
-  Last name, ID number, Email address, <grade item>, Feedback`` so "Map from" can be *Email
-  address* (or *ID number*) and the feedback column maps to the item's feedback.
-* Gradescope: the columns of an assignment's "Download Grades" CSV (``First Name, Last Name,
-  SID, Email, Total Score, Max Points, Status, Submission ID, Submission Time,
-  Lateness (H:M:S)``, then one column per question).
 * Otter ``final_grades.csv``: ``file``, questions (sorted, as Otter does), ``total_points_earned``,
   ``percent_correct``, ``grading_status``; first data row ``points-per-question``.
 
@@ -21,18 +13,12 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable
-from datetime import datetime, timedelta
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from autograder.lms.errors import LmsError
-from autograder.lms.grades import Gradebook, GradeRow
-from autograder.lms.names import split_name
+if TYPE_CHECKING:
+    from autograder.lms.grades import AssignmentGrades, GradeRow
 
-CANVAS_STUDENT_COLUMNS = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
-CANVAS_POINTS_LABEL = "    Points Possible"
-GRADESCOPE_COLUMNS = ["First Name", "Last Name", "SID", "Email", "Total Score", "Max Points",
-                      "Status", "Submission ID", "Submission Time", "Lateness (H:M:S)"]
 OTTER_POINTS_LABEL = "points-per-question"
 
 
@@ -44,75 +30,22 @@ def num(x: float | None) -> str:
     return "0" if s in ("-0", "") else s
 
 
-def _total(row: GradeRow, missing_as_zero: bool) -> str:
+def total_cell(row: GradeRow, missing_as_zero: bool) -> str:
+    """A student's total as an LMS cell: blank (or 0) when there is no grade."""
     t = row.total
     if t is None:
         return "0" if missing_as_zero else ""
     return num(t)
 
 
-def _writer() -> tuple[io.StringIO, Any]:
+def csv_writer() -> tuple[io.StringIO, Any]:
     buf = io.StringIO()
     return buf, csv.writer(buf, lineterminator="\n")
 
 
-def canvas_csv(gb: Gradebook, assignment_name: str, assignment_id: str,
-               missing_as_zero: bool = False) -> str:
-    if not assignment_name:
-        raise LmsError("Canvas needs --assignment-name (the assignment's title in Canvas)")
-    if not str(assignment_id).strip().isdigit():
-        raise LmsError("Canvas needs --assignment-id, the number in the assignment's URL "
-                       "(.../assignments/<id>)")
-    buf, w = _writer()
-    w.writerow([*CANVAS_STUDENT_COLUMNS, f"{assignment_name} ({assignment_id})"])
-    w.writerow([CANVAS_POINTS_LABEL, "", "", "", "", num(gb.total_possible)])
-    for r in gb.rows:
-        s = r.student
-        w.writerow([s.name, s.lms_id, s.sis_user_id, s.login, s.section, _total(r, missing_as_zero)])
-    return buf.getvalue()
-
-
-def moodle_csv(gb: Gradebook, assignment_name: str, missing_as_zero: bool = False) -> str:
-    if not assignment_name:
-        raise LmsError("Moodle needs --assignment-name (the grade column to map to)")
-    buf, w = _writer()
-    w.writerow(["First name", "Last name", "ID number", "Email address", assignment_name,
-                "Feedback"])
-    for r in gb.rows:
-        s = r.student
-        first, last = (s.first, s.last) if (s.first or s.last) else split_name(s.name)
-        w.writerow([first, last, s.id_number, s.email, _total(r, missing_as_zero), r.comment])
-    return buf.getvalue()
-
-
-def _hms(td: timedelta | None) -> str:
-    if td is None or td <= timedelta(0):
-        return "00:00:00"
-    secs = int(td.total_seconds())
-    return f"{secs // 3600:02d}:{secs % 3600 // 60:02d}:{secs % 60:02d}"
-
-
-def gradescope_csv(gb: Gradebook, missing_as_zero: bool = False, due: datetime | None = None) -> str:
-    buf, w = _writer()
-    qcols = [f"{q} ({num(gb.possible[q])} pts)" for q in gb.questions]
-    w.writerow([*GRADESCOPE_COLUMNS, *qcols])
-    for r in gb.rows:
-        s = r.student
-        first, last = (s.first, s.last) if (s.first or s.last) else split_name(s.name)
-        status = {"no submission": "Missing", "not graded": "Ungraded"}.get(r.status, "Graded")
-        lateness = _hms(r.timestamp - due) if (r.timestamp and due) else "00:00:00"
-        scores = [num(r.auto[q]) if q in r.auto else (num(r.manual[q][0]) if q in r.manual else "")
-                  for q in gb.questions]
-        w.writerow([first, last, s.sis_user_id or s.id_number or s.lms_id, s.email,
-                    _total(r, missing_as_zero), num(gb.total_possible), status,
-                    r.file.rsplit(".", 1)[0] if r.file else "",
-                    r.timestamp.isoformat() if r.timestamp else "", lateness, *scores])
-    return buf.getvalue()
-
-
-def otter_csv(gb: Gradebook, missing_as_zero: bool = False) -> str:
+def otter_csv(gb: AssignmentGrades, missing_as_zero: bool = False) -> str:
     qs = sorted(gb.questions)
-    buf, w = _writer()
+    buf, w = csv_writer()
     w.writerow(["file", *qs, "total_points_earned", "percent_correct", "grading_status"])
     w.writerow([OTTER_POINTS_LABEL, *(num(gb.possible[q]) for q in qs), num(gb.total_possible),
                 "1", "--"])
@@ -130,9 +63,9 @@ def otter_csv(gb: Gradebook, missing_as_zero: bool = False) -> str:
     return buf.getvalue()
 
 
-def report_csv(gb: Gradebook) -> str:
+def report_csv(gb: AssignmentGrades) -> str:
     """Everything behind each grade, for the instructor (not for an LMS)."""
-    buf, w = _writer()
+    buf, w = csv_writer()
     w.writerow(["student_key", "student", "file", "status", "submitted_at", "days_late",
                 "late_basis", "raw_total", "late_penalty", "total", "possible", *gb.questions])
     for r in gb.rows:
@@ -146,6 +79,20 @@ def report_csv(gb: Gradebook) -> str:
     return buf.getvalue()
 
 
-EXPORTERS: dict[str, Callable[..., str]] = {
-    "canvas": canvas_csv, "moodle": moodle_csv, "gradescope": gradescope_csv, "csv": otter_csv,
-}
+def summary_lines(gb: AssignmentGrades) -> list[str]:
+    """The per-student table ``mlphys export`` prints (and the demo logs)."""
+    lines = [f"{'student':<28} {'status':<14} {'raw':>8} {'late':>5} {'penalty':>8} {'total':>8}"]
+    for r in gb.rows:
+        days = r.late.days_late if r.late else 0
+        lines.append(f"{r.student.display[:28]:<28} {r.status[:14]:<14} "
+                     f"{num(r.raw_total) if r.total is not None else '':>8} {days:>5} "
+                     f"{('-' + num(r.penalty)) if r.penalty else '':>8} {num(r.total):>8}")
+    return lines
+
+
+def write_grade_file(path: str | Path, text: str, bom: bool = False) -> None:
+    """Write a grade file (UTF-8, parents created; ``bom`` for spreadsheets: Excel shows
+    accents)."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(("\ufeff" if bom else "") + text, encoding="utf-8", newline="")

@@ -3,7 +3,8 @@
 Input: ``<grades dir>/final_grades.csv`` as ``mlphys grade`` (and ``otter grade``) write it --
 columns ``file``, one per question, ``total_points_earned``, ``percent_correct``,
 ``grading_status``; first data row ``points-per-question`` = points possible -- joined to
-students through ``collection.json`` by file name, plus ``lms_manual_*`` tables (``manual``).
+students through ``collection.json`` by file name, plus the manual scores of the gradebook's
+manual-grading tables (``manual``).
 Why the CSV and not the grader's SQLite: the CSV is the grader's documented contract (the same
 file Otter writes), so this also works on results from ``otter grade``.
 """
@@ -17,11 +18,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from autograder.grading.batch.gradebook import GRADEBOOK_FILE
+from autograder.grading.model import ManualQuestion
+from autograder.lms.collect import load_collection
 from autograder.lms.errors import LmsError
 from autograder.lms.late import LateAssessment, LatePolicy
-from autograder.lms.manual import ManualStore
-from autograder.lms.questions import ManualQuestion
-from autograder.lms.roster import Student
+from autograder.lms.manual import open_manual_store
+from autograder.lms.roster import Student, read_roster
 
 POINTS_ROW_LABELS = {"points-per-question", "points possible", "points_possible"}
 FIXED_COLUMNS = {"file", "total_points_earned", "percent_correct", "grading_status"}
@@ -106,7 +109,9 @@ class GradeRow:
 
 
 @dataclass
-class Gradebook:
+class AssignmentGrades:
+    """One assignment's final grade per student, ready for an LMS's grade file."""
+
     rows: list[GradeRow]
     questions: list[str]
     """autograded then manual question names"""
@@ -127,17 +132,18 @@ def _same_person(a: Student, b: Student) -> bool:
     return any(x and x == y for x, y in pairs)
 
 
-def build_gradebook(collection: dict[str, Any], grades_dir: str | Path, policy: LatePolicy,
-                    roster_students: list[Student] | None = None) -> Gradebook:
+def build_assignment_grades(collection: dict[str, Any], grades_dir: str | Path,
+                            policy: LatePolicy, roster_students: list[Student] | None = None
+                            ) -> AssignmentGrades:
     """Merge everything into one row per student (missing students included, unmatched files
     reported in ``problems``). With ``roster_students`` the roster's record of each person is
     used (sections, SIS ids) and roster students without a submission get a row."""
     auto = read_final_grades(grades_dir)
-    gb_path = Path(grades_dir) / "gradebook.sqlite"
+    gb_path = Path(grades_dir) / GRADEBOOK_FILE
     manual_q: list[ManualQuestion] = []
     manual_scores: dict[str, dict[str, tuple[float, str]]] = {}
     if gb_path.exists():
-        with ManualStore(grades_dir) as store:
+        with open_manual_store(grades_dir) as store:
             manual_q = store.questions()
             manual_scores = store.scores()
     overlap = {q.name for q in manual_q} & set(auto.questions)
@@ -186,4 +192,15 @@ def build_gradebook(collection: dict[str, Any], grades_dir: str | Path, policy: 
                                  possible=total_possible))
     rows.sort(key=lambda r: (r.student.name.casefold(), r.student.key))
     questions = list(auto.questions) + [q.name for q in manual_q]
-    return Gradebook(rows, questions, possible, problems, warnings)
+    return AssignmentGrades(rows, questions, possible, problems, warnings)
+
+
+def load_assignment_grades(grades_dir: str | Path, policy: LatePolicy,
+                           collection: str | Path | None = None,
+                           roster: str | Path | None = None) -> AssignmentGrades:
+    """:func:`build_assignment_grades` from files: the grading directory, ``collection.json``
+    (default: the one in ``grades_dir``) and an optional roster CSV (what ``mlphys export``
+    reads)."""
+    coll = load_collection(collection or Path(grades_dir) / "collection.json")
+    students = read_roster(roster).students if roster else None
+    return build_assignment_grades(coll, grades_dir, policy, students)

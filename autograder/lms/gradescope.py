@@ -1,4 +1,4 @@
-"""Gradescope "Export Submissions" zips.
+"""Gradescope: "Export Submissions" zips and grade CSVs in its "Download Grades" layout.
 
 Layout (see docs/lms.md for sources): an optional top folder (``assignment_<id>_export/``)
 holding ``submission_metadata.yml`` and one folder per submission, ``submission_<id>/``, with
@@ -20,20 +20,28 @@ symbols that YAML shows with a leading colon::
 Group submissions list several submitters: each gets the submission. ``:history`` lists earlier
 attempts (metadata only; their files are not in the export). We read keys with or without the
 colon, since exports re-saved by other tools lose it.
+
+Grades: the columns of an assignment's "Download Grades" CSV (``First Name, Last Name, SID,
+Email, Total Score, Max Points, Status, Submission ID, Submission Time, Lateness (H:M:S)``, then
+one column per question). Gradescope has no roster file of its own here.
 """
 
 from __future__ import annotations
 
 import posixpath
 import zipfile
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
-import yaml
-
+from autograder.lms.adapter import LmsAdapter
 from autograder.lms.errors import LmsError
+from autograder.lms.exporters import csv_writer, num, total_cell
 from autograder.lms.model import Candidate, Download, Ignored, gradable_kind
+from autograder.lms.names import split_name
 from autograder.lms.zipread import members, read_member
+
+if TYPE_CHECKING:
+    from autograder.lms.grades import AssignmentGrades
 
 METADATA_NAME = "submission_metadata.yml"
 
@@ -77,6 +85,8 @@ def parse_time(value: Any) -> datetime | None:
 
 
 def _load_metadata(text: bytes) -> dict[str, Any]:
+    import yaml  # only here: the registry imports this module for every mlphys command
+
     try:
         data = yaml.safe_load(text.decode("utf-8-sig"))
     except (yaml.YAMLError, UnicodeDecodeError) as e:
@@ -160,3 +170,47 @@ def read_gradescope(zf: zipfile.ZipFile) -> Download:
     for folder in missing:
         notes.append(f"{folder}: in {METADATA_NAME} but no notebook/zip file in the export")
     return Download(lms="gradescope", candidates=candidates, ignored=ignored, notes=notes)
+
+
+# -- grades ------------------------------------------------------------------------------------
+
+GRADESCOPE_COLUMNS = ["First Name", "Last Name", "SID", "Email", "Total Score", "Max Points",
+                      "Status", "Submission ID", "Submission Time", "Lateness (H:M:S)"]
+
+
+def _hms(td: timedelta | None) -> str:
+    if td is None or td <= timedelta(0):
+        return "00:00:00"
+    secs = int(td.total_seconds())
+    return f"{secs // 3600:02d}:{secs % 3600 // 60:02d}:{secs % 60:02d}"
+
+
+def gradescope_csv(gb: AssignmentGrades, missing_as_zero: bool = False, due: datetime | None = None) -> str:
+    buf, w = csv_writer()
+    qcols = [f"{q} ({num(gb.possible[q])} pts)" for q in gb.questions]
+    w.writerow([*GRADESCOPE_COLUMNS, *qcols])
+    for r in gb.rows:
+        s = r.student
+        first, last = (s.first, s.last) if (s.first or s.last) else split_name(s.name)
+        status = {"no submission": "Missing", "not graded": "Ungraded"}.get(r.status, "Graded")
+        lateness = _hms(r.timestamp - due) if (r.timestamp and due) else "00:00:00"
+        scores = [num(r.auto[q]) if q in r.auto else (num(r.manual[q][0]) if q in r.manual else "")
+                  for q in gb.questions]
+        w.writerow([first, last, s.sis_user_id or s.id_number or s.lms_id, s.email,
+                    total_cell(r, missing_as_zero), num(gb.total_possible), status,
+                    r.file.rsplit(".", 1)[0] if r.file else "",
+                    r.timestamp.isoformat() if r.timestamp else "", lateness, *scores])
+    return buf.getvalue()
+
+
+def _export(grades: AssignmentGrades, *, missing_as_zero: bool, due: datetime | None) -> str:
+    return gradescope_csv(grades, missing_as_zero, due)
+
+
+ADAPTER = LmsAdapter(
+    name="gradescope",
+    read_download=read_gradescope,
+    user_id_field="lms_id",
+    export_help="CSV with Gradescope's grade-export columns (Name, SID, Email, Total Score, ...).",
+    write_export=_export,
+)

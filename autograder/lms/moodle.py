@@ -1,4 +1,5 @@
-"""Moodle assignment "Download all submissions" zips.
+"""Moodle: assignment "Download all submissions" zips, grades exports and grading worksheets
+(rosters), "Import grades from CSV" files.
 
 Layout, from moodle ``mod/assign`` (``locallib.php`` ``download_submissions`` up to 4.0, then
 ``classes/downloader.php``), see docs/lms.md. The per-student prefix is::
@@ -18,15 +19,34 @@ the version::
 Timestamps: Moodle streams the zip with the *download* time on every member (``zip_writer``
 is called without a time option), so member times do not tell when a student submitted; they
 are recorded but marked as such. Moodle keeps one current submission per student.
+
+Rosters: the grades export ``First name, Last name, ID number, Institution, Department,
+Email address, ...``, and the assignment's grading worksheet ("Download grading worksheet"):
+``Identifier`` = ``Participant <id>`` (the same id as the download folders), ``Full name``,
+``Email address``, ``Last modified (submission)`` (the submission time the zip lacks), ...
+
+Grade import ("Import grades from CSV"): any columns, mapped on upload; we write ``First name,
+Last name, ID number, Email address, <grade item>, Feedback`` so "Map from" can be *Email
+address* (or *ID number*) and the feedback column maps to the item's feedback.
 """
 
 from __future__ import annotations
 
 import re
 import zipfile
+from datetime import datetime
+from typing import TYPE_CHECKING
 
+from autograder.lms.adapter import ExportField, LmsAdapter, RosterFormat
+from autograder.lms.errors import LmsError
+from autograder.lms.exporters import csv_writer, total_cell
 from autograder.lms.model import Candidate, Download, Ignored, gradable_kind
+from autograder.lms.names import split_name
+from autograder.lms.roster import read_by_header
 from autograder.lms.zipread import members
+
+if TYPE_CHECKING:
+    from autograder.lms.grades import AssignmentGrades
 
 _PLUGIN = re.compile(
     r"^(?P<prefix>.+)_(?P<id>\d+)_assignsubmission_(?P<type>[a-z0-9]+)(?P<rest>.*)$",
@@ -88,3 +108,68 @@ def read_moodle(zf: zipfile.ZipFile) -> Download:
             order=(mtime.isoformat() if mtime else "", fields["file"]),
         ))
     return Download(lms="moodle", candidates=candidates, ignored=ignored)
+
+
+# -- rosters -----------------------------------------------------------------------------------
+
+def is_grading_worksheet(header: list[str]) -> bool:
+    return "identifier" in header and "full name" in header
+
+
+def is_grades_export(header: list[str]) -> bool:
+    return "first name" in header and "last name" in header and (
+        "email address" in header or "id number" in header)
+
+
+_MOODLE_TIME_FORMATS = (
+    "%A, %d %B %Y, %I:%M %p", "%A, %d %B %Y, %H:%M", "%d %B %Y, %I:%M %p", "%d %B %Y, %H:%M",
+)
+
+
+def parse_moodle_time(text: str) -> datetime | None:
+    """Moodle's English 'Monday, 1 January 2024, 10:05 AM' (local time, no zone), or None."""
+    t = " ".join(text.split())
+    for fmt in _MOODLE_TIME_FORMATS:
+        try:
+            return datetime.strptime(t, fmt)
+        except ValueError:
+            continue
+    return None
+
+
+# -- grade import ------------------------------------------------------------------------------
+
+def moodle_csv(gb: AssignmentGrades, assignment_name: str, missing_as_zero: bool = False) -> str:
+    if not assignment_name:
+        raise LmsError("Moodle needs --assignment-name (the grade column to map to)")
+    buf, w = csv_writer()
+    w.writerow(["First name", "Last name", "ID number", "Email address", assignment_name,
+                "Feedback"])
+    for r in gb.rows:
+        s = r.student
+        first, last = (s.first, s.last) if (s.first or s.last) else split_name(s.name)
+        w.writerow([first, last, s.id_number, s.email, total_cell(r, missing_as_zero), r.comment])
+    return buf.getvalue()
+
+
+def _export(grades: AssignmentGrades, *, missing_as_zero: bool, due: datetime | None,
+            assignment_name: str) -> str:
+    return moodle_csv(grades, assignment_name, missing_as_zero)
+
+
+ADAPTER = LmsAdapter(
+    name="moodle",
+    read_download=read_moodle,
+    user_id_field="participant_id",
+    export_help="Moodle 'Import grades from CSV' file (map from Email address).",
+    write_export=_export,
+    export_fields=(ExportField("--assignment-name", "Grade column title (map it on import)."),),
+    roster_formats=(
+        RosterFormat("moodle-worksheet", is_grading_worksheet,
+                     lambda rows, path: read_by_header(rows, "moodle-worksheet", path),
+                     parse_time=parse_moodle_time,
+                     time_source="Moodle grading worksheet 'Last modified (submission)'"),
+        RosterFormat("moodle", is_grades_export,
+                     lambda rows, path: read_by_header(rows, "moodle", path)),
+    ),
+)

@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from autograder.grading.model import ManualQuestion
 from autograder.lms.errors import LmsError
 from autograder.lms.names import fold
 
@@ -31,15 +32,6 @@ BEGIN_RE = re.compile(r"<!--\s*BEGIN QUESTION\s*-->")
 END_RE = re.compile(r"<!--\s*END QUESTION\s*-->")
 ANSWER_TAG = "otter_answer_cell"
 PLACEHOLDER = "_Type your answer here, replacing this text._"
-
-
-@dataclass(frozen=True)
-class ManualQuestion:
-    name: str
-    points: float
-    prompt: str = ""
-    position: int = 0
-    """index among the master's questions that ``otter assign`` wraps (manual or export)"""
 
 
 @dataclass

@@ -1,18 +1,10 @@
 """Rosters: who is in the course, read from the CSV files the LMSs export, and matching of
 submissions to people.
 
-Recognised (auto-detected from the header; sources in docs/lms.md):
-
-* Canvas gradebook export: ``Student, ID, [SIS User ID,] [SIS Login ID,] [Integration ID,]
-  [Root Account,] Section, <Assignment (id)>..., <score columns>``; a second row
-  ``Points Possible`` (and possibly ``Manual Posting``/``Muted`` rows) and the
-  ``Student, Test`` row of Student View are skipped. Canvas may write ';' as the delimiter.
-* Moodle grades export: ``First name, Last name, ID number, Institution, Department,
-  Email address, ...``.
-* Moodle grading worksheet (assignment "Download grading worksheet"): ``Identifier`` =
-  ``Participant <id>`` (the same id as the download folders), ``Full name``, ``Email address``,
-  ``Last modified (submission)``, ...
-* Plain: ``id, name, email`` (any order and case; ``first name``/``last name`` also accepted).
+Recognised (auto-detected from the header; sources in docs/lms.md): every roster layout of the
+LMS adapters in ``lms.registry`` (Canvas gradebook export, Moodle grades export and grading
+worksheet), then the plain layout: ``id, name, email`` (any order and case; ``first name``/
+``last name`` also accepted).
 
 Why matching is ordered LMS id -> email/SIS login -> name: ids are exact, emails nearly so, and
 names collide and get mangled (Canvas folds them into ``doejane``); a name match must also be
@@ -25,7 +17,6 @@ import csv
 import io
 import re
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +24,7 @@ from autograder.lms.errors import LmsError
 from autograder.lms.model import Candidate
 from autograder.lms.names import display_name, fold, name_keys, norm_email, norm_id, slug
 
-_SKIP_NAME = re.compile(r"^\s*(points possible|manual posting|muted|read only)\s*$", re.I)
-_TEST_STUDENT = re.compile(r"^\s*(student,\s*test|test student)\s*$", re.I)
-_CANVAS_ASSIGNMENT = re.compile(r"^(?P<title>.*\S)\s*\((?P<id>\d+)\)\s*$")
-_CANVAS_META = {"student", "id", "sis user id", "sis login id", "integration id", "root account",
-                "section"}
+PLAIN_FORMAT = "plain"
 
 
 @dataclass
@@ -161,38 +148,8 @@ def student_key(name: str, *ids: str) -> str:
     return f"{slug(display_name(name))}-{ident}" if ident else slug(display_name(name))
 
 
-def _canvas(rows: list[list[str]], path: Path) -> Roster:
-    header = [h.strip() for h in rows[0]]
-    low = [h.lower() for h in header]
-    col = {name: low.index(name) for name in _CANVAS_META if name in low}
-    section_at = col["section"]
-    assignments = []
-    for h in header[section_at + 1:]:
-        m = _CANVAS_ASSIGNMENT.match(h)
-        if m:
-            assignments.append((m["title"], m["id"]))
-    students, skipped = [], []
-    for i, r in enumerate(rows[1:], start=2):
-        def cell(name, r=r):
-            return (r[col[name]].strip() if name in col and col[name] < len(r) else "")
-        name = cell("student")
-        if _SKIP_NAME.match(name) or (not name and not cell("id")):
-            skipped.append(f"row {i}: {name.strip() or 'empty'} (not a student)")
-            continue
-        if _TEST_STUDENT.match(name):
-            skipped.append(f"row {i}: {name} (Canvas Student View test student)")
-            continue
-        s = Student(key="", name=name, lms_id=norm_id(cell("id")),
-                    sis_user_id=cell("sis user id"), login=cell("sis login id"),
-                    section=cell("section"))
-        if "@" in s.login:
-            s.email = s.login
-        s.key = student_key(name, s.lms_id, s.sis_user_id, s.login)
-        students.append(s)
-    return Roster("canvas", students, str(path), skipped, assignments)
-
-
-def _by_header(rows: list[list[str]], fmt: str, path: Path) -> Roster:
+def read_by_header(rows: list[list[str]], fmt: str, path: Path) -> Roster:
+    """A roster whose columns are found by their names (Moodle's files, plain CSVs)."""
     header = [h.strip().lower() for h in rows[0]]
 
     def pick(r: list[str], *names: str) -> str:
@@ -232,23 +189,27 @@ def _by_header(rows: list[list[str]], fmt: str, path: Path) -> Roster:
     return Roster(fmt, students, str(path), skipped)
 
 
-def detect_format(header: list[str]) -> str | None:
-    low = [h.strip().lower() for h in header]
-    if len(low) > 2 and "student" in low[0] and low[1] == "id" and any("section" in h for h in low):
-        return "canvas"
-    if "identifier" in low and "full name" in low:
-        return "moodle-worksheet"
-    if "first name" in low and "last name" in low and ("email address" in low or "id number" in low):
-        return "moodle"
+def _is_plain(header: list[str]) -> bool:
     names = {"name", "full name", "student", "first name", "firstname"}
     ids = {"id", "sid", "student id", "email", "email address"}
-    if names & set(low) and ids & set(low):
-        return "plain"
-    return None
+    return bool(names & set(header) and ids & set(header))
+
+
+def detect_format(header: list[str]) -> str | None:
+    """The name of the first roster layout (LMS layouts, then plain) this header fits."""
+    from autograder.lms.registry import roster_formats  # the LMS modules import this one
+
+    low = [h.strip().lower() for h in header]
+    for fmt in roster_formats():
+        if fmt.detect(low):
+            return fmt.name
+    return PLAIN_FORMAT if _is_plain(low) else None
 
 
 def read_roster(path: str | Path) -> Roster:
     """Read a roster CSV in any recognised layout; LmsError names the layouts when none fits."""
+    from autograder.lms.registry import roster_formats
+
     p = Path(path)
     rows = _read_rows(p)
     fmt = detect_format(rows[0])
@@ -257,24 +218,10 @@ def read_roster(path: str | Path) -> Roster:
             f"roster {p}: header {rows[0][:6]} is not a Canvas gradebook export (Student, ID, ..., "
             "Section), a Moodle grades export (First name, Last name, ..., Email address), a Moodle "
             "grading worksheet (Identifier, Full name, ...) or a plain id,name,email CSV")
-    roster = _canvas(rows, p) if fmt == "canvas" else _by_header(rows, fmt, p)
+    readers = {f.name: f.read for f in roster_formats()}
+    reader = readers.get(fmt, lambda rows, p: read_by_header(rows, PLAIN_FORMAT, p))
+    roster = reader(rows, p)
     if not roster.students:
         raise LmsError(f"roster {p} has no student rows")
     _unique_keys(roster.students)
     return roster
-
-
-_MOODLE_TIME_FORMATS = (
-    "%A, %d %B %Y, %I:%M %p", "%A, %d %B %Y, %H:%M", "%d %B %Y, %I:%M %p", "%d %B %Y, %H:%M",
-)
-
-
-def parse_moodle_time(text: str) -> datetime | None:
-    """Moodle's English 'Monday, 1 January 2024, 10:05 AM' (local time, no zone), or None."""
-    t = " ".join(text.split())
-    for fmt in _MOODLE_TIME_FORMATS:
-        try:
-            return datetime.strptime(t, fmt)
-        except ValueError:
-            continue
-    return None

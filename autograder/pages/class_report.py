@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from autograder.grading.feedback import SubmissionFeedback, read_feedback
+from autograder.grading.batch.feedback import SubmissionFeedback, read_feedback
 from autograder.html import page
 from autograder.pages.feedback import Who
 

@@ -16,10 +16,9 @@ import pytest
 from adversarial_corpus import CORPUS_MARK, FULL, corpus
 from mlgrade_support import FIXTURES, ag_zip
 
-from autograder.grading import read_feedback
-from autograder.grading.batch import grade_batch
-from autograder.grading.outputs import submission_ids
-from autograder.grading.sandbox import Limits
+from autograder.grading import grade_batch, read_feedback
+from autograder.grading.batch.outputs import submission_ids
+from autograder.grading.model import Limits
 
 pytestmark = pytest.mark.slow
 ATTACKS = corpus()

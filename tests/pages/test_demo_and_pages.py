@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from autograder.cli import main
-from autograder.grading.feedback import read_feedback
+from autograder.grading import read_feedback
 
 ASSIGNMENT = "quiz02-python-numpy"
 STUDENTS = 14

@@ -6,6 +6,19 @@ or none; the CSV and JSON files are regenerated from here. Every attempt is kept
 ones a kill interrupted), keyed by the submission's path, its sha256 and the autograder zip's
 sha256: a submission is graded again only when one of those changes, and a partial unique index
 makes "graded exactly once" a database invariant rather than a hope.
+
+This module is the ONLY one that knows the file's schema; everything else reads and writes it
+through the classes here:
+
+* :class:`Gradebook`: the batch driver's writes (runs, attempts, questions, cases) and the
+  reads the output files need;
+* :class:`GradebookReader`: a read-only connection for feedback pages and exports, exposing
+  only the student-safe columns;
+* :class:`ManualStore`: the manual-grading tables (``lms_manual_questions``,
+  ``lms_manual_scores``), added to the same file by ``mlphys manual`` (the grader's tables are
+  untouched, and a directory graded by ``otter grade`` gets only these two tables). Why the
+  same file: one file holds everything about a grading run, and SQLite gives an all-or-nothing
+  import -- a sheet with one bad row changes nothing.
 """
 
 from __future__ import annotations
@@ -14,14 +27,16 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from autograder.grading.flow import SubmissionResult
+from autograder.grading.model import ManualQuestion, SubmissionResult
 
-SCHEMA = """
+GRADEBOOK_FILE = "gradebook.sqlite"
+
+GRADER_SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY,
     started_at REAL NOT NULL,
@@ -88,6 +103,25 @@ CREATE TABLE IF NOT EXISTS cases (
 );
 """
 
+MANUAL_SCHEMA = """
+CREATE TABLE IF NOT EXISTS lms_manual_questions (
+    name TEXT PRIMARY KEY,
+    position INTEGER NOT NULL,
+    max_points REAL NOT NULL,
+    prompt TEXT
+);
+CREATE TABLE IF NOT EXISTS lms_manual_scores (
+    student_key TEXT NOT NULL,
+    question TEXT NOT NULL REFERENCES lms_manual_questions(name),
+    points REAL NOT NULL,
+    comment TEXT,
+    sheet TEXT,
+    sheet_row INTEGER,
+    imported_at REAL NOT NULL,
+    PRIMARY KEY (student_key, question)
+);
+"""
+
 
 class Gradebook:
     """A connection to ``gradebook.sqlite`` (one per process; the batch driver owns writes)."""
@@ -99,7 +133,7 @@ class Gradebook:
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=FULL")
         self.conn.execute("PRAGMA foreign_keys=ON")
-        self.conn.executescript(SCHEMA)
+        self.conn.executescript(GRADER_SCHEMA)
 
     def close(self) -> None:
         self.conn.close()
@@ -195,13 +229,133 @@ class Gradebook:
             "SELECT * FROM questions WHERE attempt_id=? ORDER BY position", (attempt_id,)
         ).fetchall()
 
-    def cases_of(self, attempt_id: int, question: str) -> list[sqlite3.Row]:
+
+def gradebook_path(where: str | Path) -> Path:
+    """The gradebook of a grading directory, or ``where`` itself when it is the file."""
+    p = Path(where)
+    return p / GRADEBOOK_FILE if p.is_dir() else p
+
+
+class GradebookReader:
+    """A read-only connection (``mode=ro``) that returns only student-safe columns: no hidden
+    test code, expected values or student exception text (those columns are never selected)."""
+
+    def __init__(self, where: str | Path):
+        self.path = gradebook_path(where)
+        if not self.path.exists():
+            raise FileNotFoundError(f"no gradebook at {self.path}")
+        self.conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+        self.conn.row_factory = sqlite3.Row
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> GradebookReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def latest_results(self, submission_path: str | None = None,
+                       autograder_sha256: str | None = None) -> list[sqlite3.Row]:
+        """The latest committed attempt of each submission (sorted by path), optionally of one
+        submission path and one autograder zip only."""
+        sql = "SELECT * FROM attempts WHERE state='done'"
+        args: list[str] = []
+        if submission_path is not None:
+            sql += " AND submission_path=?"
+            args.append(submission_path)
+        if autograder_sha256 is not None:
+            sql += " AND autograder_sha256=?"
+            args.append(autograder_sha256)
+        latest: dict[str, sqlite3.Row] = {}
+        for row in self.conn.execute(sql + " ORDER BY id", args):
+            latest[row["submission_path"]] = row
+        return [latest[path] for path in sorted(latest)]
+
+    def attempt_count(self, submission_path: str) -> int:
+        """Every attempt at a submission path (interrupted ones included)."""
+        return int(self.conn.execute(
+            "SELECT COUNT(*) FROM attempts WHERE submission_path=?", (submission_path,)
+        ).fetchone()[0])
+
+    def public_questions(self, attempt_id: int) -> list[sqlite3.Row]:
+        """name, score, possible, status, reason, public_summary of each question, in order."""
         return self.conn.execute(
-            "SELECT * FROM cases WHERE attempt_id=? AND question=? ORDER BY idx",
-            (attempt_id, question),
+            "SELECT name, score, possible, status, reason, public_summary FROM questions"
+            " WHERE attempt_id=? ORDER BY position", (attempt_id,)
         ).fetchall()
 
-    def attempts_of(self, path: str) -> list[sqlite3.Row]:
+    def public_cases(self, attempt_id: int, question: str) -> list[sqlite3.Row]:
+        """name, hidden, points, passed, public_message of each case of a question, in order."""
         return self.conn.execute(
-            "SELECT * FROM attempts WHERE submission_path=? ORDER BY id", (path,)
+            "SELECT name, hidden, points, passed, public_message FROM cases"
+            " WHERE attempt_id=? AND question=? ORDER BY idx", (attempt_id, question)
         ).fetchall()
+
+
+class ManualStore:
+    """Manual questions and scores in ``<grades dir>/gradebook.sqlite`` (the directory must
+    exist)."""
+
+    def __init__(self, grades_dir: str | Path):
+        self.path = Path(grades_dir) / GRADEBOOK_FILE
+        self.conn = sqlite3.connect(str(self.path), timeout=60, isolation_level=None)
+        self.conn.execute("PRAGMA foreign_keys=ON")
+        self.conn.executescript(MANUAL_SCHEMA)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> ManualStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def set_questions(self, questions: Iterable[ManualQuestion]) -> None:
+        qs = list(questions)
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            for q in qs:
+                self.conn.execute(
+                    "INSERT INTO lms_manual_questions (name, position, max_points, prompt)"
+                    " VALUES (?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET position=excluded.position,"
+                    " max_points=excluded.max_points, prompt=excluded.prompt",
+                    (q.name, q.position, q.points, q.prompt))
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+
+    def questions(self) -> list[ManualQuestion]:
+        rows = self.conn.execute(
+            "SELECT name, max_points, prompt, position FROM lms_manual_questions ORDER BY position"
+        ).fetchall()
+        return [ManualQuestion(r[0], float(r[1]), r[2] or "", int(r[3])) for r in rows]
+
+    def scores(self) -> dict[str, dict[str, tuple[float, str]]]:
+        """student_key -> question -> (points, comment)"""
+        out: dict[str, dict[str, tuple[float, str]]] = {}
+        for key, q, pts, comment in self.conn.execute(
+                "SELECT student_key, question, points, comment FROM lms_manual_scores"):
+            out.setdefault(key, {})[q] = (float(pts), comment or "")
+        return out
+
+    def put_scores(self, rows: list[tuple[str, str, float, str, str, int]]) -> None:
+        """(student_key, question, points, comment, sheet, row) rows, all or none."""
+        now = time.time()
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            for key, q, pts, comment, sheet, row in rows:
+                self.conn.execute(
+                    "INSERT INTO lms_manual_scores (student_key, question, points, comment, sheet,"
+                    " sheet_row, imported_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT(student_key, question) DO UPDATE SET points=excluded.points,"
+                    " comment=excluded.comment, sheet=excluded.sheet, sheet_row=excluded.sheet_row,"
+                    " imported_at=excluded.imported_at",
+                    (key, q, pts, comment, sheet, row, now))
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise

@@ -1,59 +1,54 @@
-"""Wire format between the trusted grader and the sandboxed runner.
+"""The value codec: which Python values may cross between the sandbox and the grader, and how.
 
-Why a hand-made format: everything the sandbox sends is written by code the student controls
-(the runner lives in the student's process, so the student can patch it or write to its pipe).
-The trusted side must therefore decode with a parser that can only ever produce plain data: no
-pickle, no dill, no eval, no object hooks that import or call anything.
+Why a hand-made codec: the sandbox side is written by code the student controls, so the
+trusted side must decode with a parser that can only ever produce plain data: no pickle, no
+dill, no eval, no object hooks that import or call anything. Exact type checks on the encoding
+side keep a subclass with a rigged ``__eq__`` from passing as plain data.
 
-Framing
-    Each message is one frame: a 4-byte big-endian length, then that many bytes of UTF-8 JSON.
-    A frame longer than ``MAX_FRAME_BYTES`` is refused from its header alone (nothing is
-    allocated for it). The top level of every frame is a JSON object ``{"op": str, ...}``.
+``encode_value``/``decode_value`` carry these, and ONLY these, types:
 
-Values inside messages
-    ``encode_value``/``decode_value`` carry these, and ONLY these, types:
+* ``None``, ``bool``, ``int``, ``float``, ``str`` -> JSON scalars;
+* ``list`` -> JSON array;
+* ``tuple`` -> ``{"$": "tuple", "v": [...]}``;
+* ``dict`` with ``str`` keys -> ``{"$": "dict", "v": {...}}`` (always tagged, so a student's
+  dict can never be mistaken for a tag);
+* ``complex`` -> ``{"$": "complex", "re": float, "im": float}``;
+* ``numpy.ndarray`` of dtype kind b/i/u/f/c -> ``{"$": "nd", "npy": base64 NPY}`` (written
+  and read with ``allow_pickle=False``; the NPY header is checked against the data length
+  before anything is allocated);
+* numpy scalars of those kinds -> ``{"$": "nps", "npy": ...}`` (a 0-d array);
+* ``slice`` of ints/None -> ``{"$": "slice", "v": [start, stop, step]}``;
+* ``set``/``frozenset`` of hashable plain values -> ``{"$": "set"|"frozenset", "v": [...]}``;
+* ``dict`` with other hashable plain keys -> ``{"$": "map", "v": [[key, value], ...]}``;
+* ``bytes`` -> ``{"$": "bytes", "b64": str}``;
+* an allow-listed module -> ``{"$": "module", "name": str}`` (each side resolves it to ITS
+  own import of that module);
+* a remote object -> ``{"$": "handle", "id": int, "type": str, "flags": [str, ...]}``.
 
-    * ``None``, ``bool``, ``int``, ``float``, ``str`` -> JSON scalars;
-    * ``list`` -> JSON array;
-    * ``tuple`` -> ``{"$": "tuple", "v": [...]}``;
-    * ``dict`` with ``str`` keys -> ``{"$": "dict", "v": {...}}`` (always tagged, so a student's
-      dict can never be mistaken for a tag);
-    * ``complex`` -> ``{"$": "complex", "re": float, "im": float}``;
-    * ``numpy.ndarray`` of dtype kind b/i/u/f/c -> ``{"$": "nd", "npy": base64 NPY}`` (written
-      and read with ``allow_pickle=False``; the NPY header is checked against the data length
-      before anything is allocated);
-    * numpy scalars of those kinds -> ``{"$": "nps", "npy": ...}`` (a 0-d array);
-    * ``slice`` of ints/None -> ``{"$": "slice", "v": [start, stop, step]}``;
-    * ``set``/``frozenset`` of hashable plain values -> ``{"$": "set"|"frozenset", "v": [...]}``;
-    * ``dict`` with other hashable plain keys -> ``{"$": "map", "v": [[key, value], ...]}``;
-    * ``bytes`` -> ``{"$": "bytes", "b64": str}``;
-    * an allow-listed module -> ``{"$": "module", "name": str}`` (each side resolves it to ITS
-      own import of that module);
-    * a remote object -> ``{"$": "handle", "id": int, "type": str, "flags": [str, ...]}``.
+Anything else is a ``ProtocolError``. Nesting depth, item counts and sizes are capped (the
+frame limits come from ``channel``).
 
-    Anything else is a ``ProtocolError``. Nesting depth, item counts and frame size are capped.
-
-This module is also copied verbatim into the sandbox (as ``mlphys_protocol.py``), so it depends
-only on the standard library and, lazily, on NumPy.
+This module is also copied verbatim into the sandbox (as ``mlphys_values.py``, next to
+``mlphys_channel.py``), so it depends only on the standard library, ``channel`` and, lazily,
+on NumPy.
 """
 
 from __future__ import annotations
 
 import base64
 import builtins
-import contextlib
 import io
-import json
-import os
-import select
-import struct
 import sys
-import time
 from collections.abc import Callable
 from typing import Any
 
-# Student code shares this process and may rebind ``builtins.len`` & co. Module-level copies
-# of the built-ins used here keep this code working whatever the student does to them.
+if __package__:  # imported from the package (the trusted side, tests)
+    from .channel import MAX_FRAME_BYTES, MAX_ITEMS, ProtocolError
+else:  # inside the sandbox: the copies sit side by side as top-level modules
+    from mlphys_channel import MAX_FRAME_BYTES, MAX_ITEMS, ProtocolError
+
+# Student code shares the runner's process and may rebind ``builtins.len`` & co. Module-level
+# copies of the built-ins used here keep this code working whatever the student does to them.
 globals().update({_name: getattr(builtins, _name) for _name in (
     "type", "len", "frozenset", "isinstance", "max", "min", "int", "id", "str", "set",
     "bytes", "bytearray", "any", "all", "tuple", "slice", "complex", "list", "getattr",
@@ -65,19 +60,11 @@ globals().update({_name: getattr(builtins, _name) for _name in (
     "RecursionError", "ProcessLookupError",
 )})
 
-MAX_FRAME_BYTES = 128 * 1024 * 1024
-"""Largest frame either side accepts; a bigger value is sent as a remote handle instead."""
-
 MAX_DEPTH = 48
 """Deepest nesting of lists/tuples/dicts a decoded value may have."""
 
-MAX_ITEMS = 4_000_000
-"""Upper bound on JSON items per frame (checked by counting separators before parsing)."""
-
 MAX_TEXT = 10_000
 """Longest type name / error message / question name kept from the sandbox."""
-
-HEADER = struct.Struct(">I")
 
 HANDLE_FLAGS = frozenset({"callable", "iterator", "iterable", "len", "getitem", "class"})
 """Capabilities a remote handle may advertise (used only for local error messages)."""
@@ -103,163 +90,12 @@ HASHABLE_KEYS = (type(None), bool, int, float, str, complex, bytes)
 """Exact types allowed as set members / map keys (plus tuples and frozensets of them)."""
 
 
-class ProtocolError(Exception):
-    """A frame or value that does not follow this format (treat the peer as broken)."""
-
-
-class PeerClosedError(ProtocolError):
-    """The other end closed its side of the pipe (normally: the process died)."""
-
-
-class FrameTimeoutError(Exception):
-    """No complete frame arrived before the deadline."""
-
-
-# --------------------------------------------------------------------------------------------
-# Framing
-# --------------------------------------------------------------------------------------------
-
-
-def pack_frame(message: dict[str, Any]) -> bytes:
-    """Serialize one message to a length-prefixed frame (raises ``ProtocolError`` if too big).
-
-    ``ensure_ascii`` keeps lone surrogates from making the UTF-8 encoding fail.
-    """
-    payload = json.dumps(message, ensure_ascii=True, separators=(",", ":")).encode("ascii")
-    if len(payload) > MAX_FRAME_BYTES:
-        raise ProtocolError(f"frame of {len(payload)} bytes exceeds {MAX_FRAME_BYTES}")
-    return HEADER.pack(len(payload)) + payload
-
-
-def parse_payload(payload: bytes) -> dict[str, Any]:
-    """Parse one frame body into a message dict, refusing anything that is not plain JSON.
-
-    Why the separator count: ``json.loads`` builds the whole structure before we can look at
-    it, so an item cap must be enforced on the raw bytes to bound the memory it could use.
-    """
-    if payload.count(b",") + payload.count(b"[") + payload.count(b"{") > MAX_ITEMS:
-        raise ProtocolError("frame holds too many items")
-    try:
-        message = json.loads(payload.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise ProtocolError(f"malformed frame: {type(exc).__name__}") from None
-    if type(message) is not dict or type(message.get("op")) is not str:
-        raise ProtocolError("a frame must be a JSON object with a string 'op'")
-    return message
-
-
-def write_frame(fd: int, message: dict[str, Any], deadline: float | None = None) -> None:
-    """Write one frame to a (possibly non-blocking) fd, giving up at ``deadline``.
-
-    Why the deadline: a peer that stops reading must not be able to block the writer forever.
-    ``BrokenPipeError`` (peer gone) is reported as ``PeerClosedError``.
-    """
-    data = memoryview(pack_frame(message))
-    while data:
-        try:
-            n = os.write(fd, data)
-        except BlockingIOError:
-            _wait_fd(fd, deadline, for_write=True)
-            continue
-        except (BrokenPipeError, ConnectionResetError):
-            raise PeerClosedError("peer closed the pipe") from None
-        data = data[n:]
-
-
-def _wait_fd(fd: int, deadline: float | None, for_write: bool = False) -> None:
-    """Block until ``fd`` is ready or raise ``FrameTimeoutError`` once ``deadline`` passes."""
-    timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-    rlist, wlist = ([], [fd]) if for_write else ([fd], [])
-    ready = select.select(rlist, wlist, [], timeout)
-    if not (ready[0] or ready[1]):
-        raise FrameTimeoutError("timed out waiting for the peer")
-
-
-class FrameReader:
-    """Incremental reader of frames from one fd (blocking or non-blocking).
-
-    The reader keeps at most one partial frame in memory and refuses oversized frames from
-    their header, so a hostile writer cannot make the reader allocate more than
-    ``MAX_FRAME_BYTES`` plus one read chunk.
-    """
-
-    def __init__(self, fd: int, max_frame: int = MAX_FRAME_BYTES,
-                 critical: Callable[[], Any] = contextlib.nullcontext) -> None:
-        """``critical()``: a context manager wrapped around each buffer update (the trusted
-        side defers signal handlers there, so an asynchronous exception such as a test's
-        alarm can only land while waiting, never half-way through consuming bytes)."""
-        self.fd = fd
-        self.max_frame = max_frame
-        self.critical = critical
-        self._buf = bytearray()
-
-    def has_buffered_frame(self) -> bool:
-        """True if a complete frame is already buffered (no read needed)."""
-        if len(self._buf) < HEADER.size:
-            return False
-        (length,) = HEADER.unpack_from(self._buf)
-        return len(self._buf) >= HEADER.size + length
-
-    def read(self, deadline: float | None = None,
-             extra_fd: int | None = None,
-             on_extra: Callable[[], None] | None = None,
-             on_frame: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
-        """Return the next message; ``FrameTimeoutError`` at ``deadline``; ``PeerClosedError`` on EOF.
-
-        ``extra_fd``/``on_extra``: a second fd to watch while waiting (e.g. a pidfd telling
-        that the peer process exited); ``on_extra`` is called when it becomes readable and is
-        expected to raise. ``on_frame(message)`` runs inside the same ``critical()`` section
-        that consumed the frame (bookkeeping that must not be separated from it).
-        """
-        while True:
-            with self.critical():
-                frame = self._take_frame()
-                if frame is not None:
-                    message = parse_payload(frame)
-                    if on_frame is not None:
-                        on_frame(message)
-                    return message
-            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-            fds = [self.fd] if extra_fd is None else [self.fd, extra_fd]
-            ready, _, _ = select.select(fds, [], [], timeout)
-            if not ready:
-                raise FrameTimeoutError("timed out waiting for a frame")
-            if self.fd in ready:
-                with self.critical():
-                    self._fill()
-            elif extra_fd in ready and on_extra is not None:
-                on_extra()
-
-    def _fill(self) -> None:
-        """Read what is available into the buffer; EOF becomes ``PeerClosedError``."""
-        try:
-            chunk = os.read(self.fd, 1 << 20)
-        except BlockingIOError:
-            return
-        except OSError as exc:
-            raise PeerClosedError(f"read failed: {exc}") from None
-        if not chunk:
-            raise PeerClosedError("peer closed the pipe")
-        self._buf += chunk
-
-    def _take_frame(self) -> bytes | None:
-        """Pop one complete frame body from the buffer, checking the length header first."""
-        if len(self._buf) < HEADER.size:
-            return None
-        (length,) = HEADER.unpack_from(self._buf)
-        if length > self.max_frame:
-            raise ProtocolError(f"frame header announces {length} bytes (max {self.max_frame})")
-        end = HEADER.size + length
-        if len(self._buf) < end:
-            return None
-        body = bytes(self._buf[HEADER.size:end])
-        del self._buf[:end]
-        return body
-
-
-# --------------------------------------------------------------------------------------------
-# Values
-# --------------------------------------------------------------------------------------------
+def clean_text(text: str, limit: int) -> str:
+    """Untrusted text: cut to ``limit`` UTF-8 bytes, lone surrogates replaced."""
+    raw = text.encode("utf-8", "replace")
+    if len(raw) > limit:
+        raw = raw[:limit]
+    return raw.decode("utf-8", "ignore")
 
 
 class TooBigError(Exception):

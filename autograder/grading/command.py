@@ -43,11 +43,11 @@ def grade_command(
     submissions: tuple[str, ...],
 ) -> None:
     """Grade SUBMISSION notebooks (.ipynb, Otter export zips, or directories of them)."""
-    from autograder.grading.otter_zip import AutograderZipError, use_light_otter
+    from autograder.grading.otter.autograder_zip import AutograderZipError, use_light_otter
 
     if "pytest" not in sys.modules:  # a real `mlphys` process: nothing else will need Otter's
         use_light_otter()            # package __init__ (in-process test runners might)
-    from autograder.grading.batch import BatchError, grade_batch
+    from autograder.grading.batch.driver import BatchError, grade_batch
 
     if not submissions:
         raise click.ClickException("no submissions given (pass .ipynb/.zip files or directories)")

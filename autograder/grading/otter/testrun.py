@@ -33,10 +33,10 @@ import sys
 import threading
 import types
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from autograder.grading.otter_zip import QuestionTests
+from autograder.grading.model import INFRA_KINDS, CaseOutcome, QuestionOutcome
+from autograder.grading.otter.autograder_zip import QuestionTests
 
 PASSED_MESSAGE = "✅ Test case passed"
 FAILED_PREFIX = "❌ Test case failed"
@@ -60,8 +60,6 @@ MODULE_ALIASES = {
     "os": "os",
     "doctest": "doctest",
 }
-
-INFRA_KINDS = ("timeout", "memory", "died")
 
 
 class TestTimeout(KeyboardInterrupt):
@@ -90,7 +88,7 @@ def _plain(value: Any) -> bool:
 
 def _remote_type() -> tuple[type, ...]:
     try:
-        from autograder.grading.sandbox import RemoteHandle
+        from autograder.grading.sandbox.remote import RemoteHandle
     except Exception:  # the sandbox layer is optional for unit tests
         return ()
     return (RemoteHandle,)
@@ -241,53 +239,6 @@ def _guarded_display() -> Iterator[None]:
 
 # --------------------------------------------------------------------------------------------
 # results
-
-
-@dataclass
-class CaseOutcome:
-    name: str
-    hidden: bool
-    points: float
-    passed: bool
-    message: str
-    """Otter's message for this case (instructor view: may contain hidden test text)"""
-    public_message: str
-    """what a student may see: equal to ``message`` for public cases, redacted for hidden ones"""
-    kind: str | None = None
-    """None when passed; else 'wrong', 'error', 'timeout', 'memory' or 'died'"""
-    failure_message: str | None = None
-
-
-@dataclass
-class QuestionOutcome:
-    name: str
-    possible: float
-    score: float
-    status: str
-    """'passed', 'failed', 'timeout', 'memory', 'kernel died' or 'error: ...'"""
-    reason: str | None
-    cases: list[CaseOutcome] = field(default_factory=list)
-    ran: bool = True
-    summary: str = ""
-    """Otter's ``TestFile.summary()`` with hidden cases redacted (what results.json shows)"""
-    public_summary: str = ""
-    """Otter's ``TestFile.summary(public_only=True)``"""
-    instructor_summary: str = ""
-    """Otter's unredacted ``TestFile.summary()`` (gradebook only)"""
-    passed_all_public: bool = True
-    all_public: bool = False
-    all_or_nothing: bool = False
-    ran_hidden: bool = False
-    """hidden cases called student code (later public output must not carry student text)"""
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> QuestionOutcome:
-        d = dict(d)
-        d["cases"] = [CaseOutcome(**c) for c in d.get("cases", [])]
-        return cls(**d)
 
 
 KIND_TEXT = {

@@ -8,16 +8,29 @@ doctest expects. Results of forwarded operations come back as plain data or new 
 
 ``RemoteNamespace`` is the lazy ``Mapping`` view of the student's globals returned by
 ``Sandbox.namespace``: every lookup asks the sandbox for the value as it is now.
+
+``RemoteObjects`` is one sandbox's table of handles and the glue between them and the value
+codec (``values``): it encodes a test's arguments, decodes replies into data, handles and
+``RemoteError``, and sends each operation through the sandbox's public :meth:`Sandbox.request`
+(which owns the pipe, the deadlines and the lock). This module holds the errors of the
+sandbox API too.
 """
 
 from __future__ import annotations
 
 import builtins
+import importlib
+import sys
+import types
+import weakref
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from autograder.grading.sandbox import values
+from autograder.grading.sandbox.channel import ProtocolError
+
 if TYPE_CHECKING:
-    from autograder.grading.sandbox import Sandbox
+    from autograder.grading.sandbox.sandbox import Sandbox
 
 
 class RemoteError(Exception):
@@ -84,11 +97,11 @@ def remote_error(type_name: str, message: str, module: str, base: str = "") -> R
 class RemoteHandle:
     """An object living in the sandbox (see the module docstring for what is forwarded)."""
 
-    __slots__ = ("_sandbox", "_id", "_type_name", "_flags", "__weakref__")
+    __slots__ = ("_objects", "_id", "_type_name", "_flags", "__weakref__")
 
-    def __init__(self, sandbox: Sandbox, handle_id: int, type_name: str,
+    def __init__(self, objects: RemoteObjects, handle_id: int, type_name: str,
                  flags: frozenset[str]) -> None:
-        object.__setattr__(self, "_sandbox", sandbox)
+        object.__setattr__(self, "_objects", objects)
         object.__setattr__(self, "_id", handle_id)
         object.__setattr__(self, "_type_name", type_name)
         object.__setattr__(self, "_flags", flags)
@@ -124,32 +137,32 @@ class RemoteHandle:
         raise TypeError("a remote handle cannot be pickled or copied")
 
     def __del__(self) -> None:
-        sandbox = getattr(self, "_sandbox", None)
-        if sandbox is not None:
-            sandbox._release(self._id)
+        objects = getattr(self, "_objects", None)
+        if objects is not None:
+            objects.release(self._id)
 
     # -- forwarded to the sandbox -----------------------------------------------------------
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self._sandbox._request({"op": "call", "h": self._id, "args": list(args),
-                                       "kwargs": kwargs}, encode=("args", "kwargs"))
+        return self._objects.request({"op": "call", "h": self._id, "args": list(args),
+                                      "kwargs": kwargs}, encode=("args", "kwargs"))
 
     def __iter__(self) -> RemoteHandle:
-        result = self._sandbox._request({"op": "iter", "h": self._id})
+        result = self._objects.request({"op": "iter", "h": self._id})
         if not isinstance(result, RemoteHandle):
             raise TypeError("remote iter() did not return an iterator")
         return result
 
     def __next__(self) -> Any:
-        return self._sandbox._request({"op": "next", "h": self._id})
+        return self._objects.request({"op": "next", "h": self._id})
 
     def __getitem__(self, key: Any) -> Any:
-        return self._sandbox._request({"op": "getitem", "h": self._id, "key": key},
-                                      encode=("key",))
+        return self._objects.request({"op": "getitem", "h": self._id, "key": key},
+                                     encode=("key",))
 
     def __len__(self) -> int:
         if "len" not in self._flags:
             raise TypeError(f"object of type '{self._type_name}' has no len()")
-        result = self._sandbox._request({"op": "len", "h": self._id})
+        result = self._objects.request({"op": "len", "h": self._id})
         if type(result) is not int or result < 0:
             raise TypeError("remote len() did not return a non-negative int")
         return result
@@ -157,27 +170,27 @@ class RemoteHandle:
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)
-        return self._sandbox._request({"op": "getattr", "h": self._id, "name": name})
+        return self._objects.request({"op": "getattr", "h": self._id, "name": name})
 
 
 class RemoteNamespace(Mapping[str, Any]):
     """Lazy view of the student's globals; each lookup reflects the sandbox right now."""
 
-    def __init__(self, sandbox: Sandbox) -> None:
-        self._sandbox = sandbox
+    def __init__(self, objects: RemoteObjects) -> None:
+        self._objects = objects
 
     def __getitem__(self, name: str) -> Any:
         if type(name) is not str:
             raise KeyError(name)
-        return self._sandbox._request({"op": "get", "name": name}, missing_key=name)
+        return self._objects.request({"op": "get", "name": name}, missing_key=name)
 
     def __contains__(self, name: object) -> bool:
         if type(name) is not str:
             return False
-        return self._sandbox._request({"op": "has", "name": name}) is True
+        return self._objects.request({"op": "has", "name": name}) is True
 
     def keys(self) -> list[str]:  # type: ignore[override]
-        names = self._sandbox._request({"op": "keys"})
+        names = self._objects.request({"op": "keys"})
         if type(names) is not list or not all(type(n) is str for n in names):
             raise SandboxDied("sandbox returned a malformed list of names")
         return names
@@ -190,3 +203,93 @@ class RemoteNamespace(Mapping[str, Any]):
 
     def __repr__(self) -> str:
         return "<student namespace (remote)>"
+
+
+class RemoteObjects:
+    """One sandbox's remote objects: the handle table and the value glue around its requests."""
+
+    def __init__(self, sandbox: Sandbox, output_bytes: int) -> None:
+        self._sandbox = sandbox
+        self._output_bytes = output_bytes
+        self._handles: weakref.WeakValueDictionary[int, RemoteHandle] = (
+            weakref.WeakValueDictionary())
+        self._released: list[int] = []
+
+    def request(self, message: dict[str, Any], encode: tuple[str, ...] = (),
+                missing_key: str | None = None) -> Any:
+        """One forwarded operation: the ``encode`` fields of ``message`` are a test's values."""
+
+        def prepare(outgoing: dict[str, Any]) -> None:
+            for key in encode:
+                outgoing[key] = self._encode_arg(outgoing[key])
+
+        def interpret(reply: dict[str, Any]) -> Any:
+            return self._reply_value(reply, missing_key)
+
+        return self._sandbox.request(message, prepare, interpret)
+
+    def release(self, handle_id: int) -> None:
+        """A RemoteHandle was garbage-collected: tell the runner with the next request."""
+        self._released.append(handle_id)
+
+    def take_released(self) -> list[int]:
+        """Handle ids to piggy-back on the next request (and forget here)."""
+        released, self._released = self._released, []
+        return released
+
+    def _make_handle(self, handle_id: int, type_name: str, flags: frozenset[str]) -> Any:
+        handle = self._handles.get(handle_id)
+        if handle is None:
+            handle = RemoteHandle(self, handle_id, type_name, flags)
+            self._handles[handle_id] = handle
+        return handle
+
+    def _encode_arg(self, value: Any) -> Any:
+        """Arguments of forwarded calls: plain data or handles of THIS sandbox."""
+        def handle_for(obj: Any) -> dict[str, Any]:
+            if isinstance(obj, RemoteHandle) and obj._objects is self:
+                return {"$": "handle", "id": obj._id, "type": "", "flags": []}
+            raise TypeError(f"cannot pass a {type(obj).__name__} into the sandbox "
+                            "(only plain data and its own remote objects)")
+
+        def module_name(obj: Any) -> str | None:
+            name = obj.__name__ if isinstance(obj, types.ModuleType) else None
+            return name if name in values.MODULE_ALLOWLIST else None
+
+        try:
+            return values.encode_value(value, handle_for, module_name)
+        except values.TooBigError:
+            raise ValueError("argument too large to send to the sandbox") from None
+
+    def _reply_value(self, reply: dict[str, Any], missing_key: str | None) -> Any:
+        """Turn a reply into a value, RemoteError, StopIteration or KeyError."""
+        op = reply.get("op")
+        out = reply.get("out", "")
+        if type(out) is not str:
+            raise ProtocolError("output must be a string")
+        if out:
+            sys.stdout.write(values.clean_text(out, self._output_bytes))
+        if op == "ok" and "value" in reply:
+            return values.decode_value(reply["value"], self._make_handle, _import_allowed)
+        if op == "stop":
+            raise StopIteration
+        if op == "missing" and missing_key is not None:
+            raise KeyError(missing_key)
+        if op == "raise":
+            type_name = reply.get("type")
+            message = reply.get("message")
+            module = reply.get("module", "")
+            base = reply.get("base", "")
+            if not all(type(v) is str for v in (type_name, message, module, base)):
+                raise ProtocolError("malformed error reply")
+            clean = values.clean_text
+            raise remote_error(clean(type_name, 200), clean(message, values.MAX_TEXT),
+                               clean(module, 200), clean(base, 200))
+        raise ProtocolError(f"unexpected reply {op!r}")
+
+
+def _import_allowed(name: str) -> Any:
+    """The trusted process's own import of an allow-listed module."""
+    if name not in values.MODULE_ALLOWLIST:
+        raise ProtocolError(f"module {name!r} is not allow-listed")
+    return importlib.import_module(name)

@@ -1,5 +1,8 @@
 """Gradescope ``results.json`` for one graded submission, laid out as Otter writes it.
 
+:func:`results_json` is the one place where that dict is built, for every result: graded
+normally, refused (malformed notebook, wrong assignment), or lost (the worker died twice).
+
 Mirrors ``otter.test_files.GradingResults.to_gradescope_dict`` line by line (the "Public Tests"
 summary first, one entry per question with ``score``/``max_score`` rounded to 5 places, the
 visibility rules of ``show_hidden``/``show_all_public``/``force_public_test_summary``,
@@ -13,7 +16,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from autograder.grading.testrun import QuestionOutcome
+from autograder.grading.model import COMPLETED, QuestionOutcome, SubmissionResult
+
+
+def results_json(result: SubmissionResult, config: dict[str, Any]) -> dict[str, Any]:
+    """The ``results.json`` of ``result`` under the autograder's ``otter_config.json``."""
+    return gradescope_dict(result.questions, config, result.grading_status)
 
 
 def gradescope_dict(
@@ -27,7 +35,7 @@ def gradescope_dict(
     score_threshold = config.get("score_threshold")
 
     output: dict[str, Any] = {"tests": []}
-    if grading_status != "Completed":
+    if grading_status != COMPLETED:
         output["output"] = f"Grading did not complete normally: {grading_status}"
 
     hidden_visibility = ("hidden", "after_published")[show_hidden]

@@ -95,7 +95,7 @@ class JailConfig(NamedTuple):
     runner_args: list[str]             # argv after the interpreter
     env: dict[str, str]                # complete environment of the runner
     scratch: str                       # host path of the scratch dir
-    code_dir: str                      # host dir holding runner.py + mlphys_protocol.py
+    code_dir: str                      # host dir holding runner.py + mlphys_channel/values.py
     root_dir: str                      # empty host dir used as mount point of the new root
     workdir: str                       # CWD of the runner (JAIL_HOME or the scratch path)
     lifeline_fd: int

@@ -1,8 +1,8 @@
-"""Worker processes that grade submissions in parallel, one sandbox slot each.
+"""The local executor: worker processes on this machine that grade submissions in parallel.
 
 Why processes and not threads: test code runs in the grading process and Otter's doctest runner
 swaps process-wide state (``sys.stdout``, the display hook), so two questions may not be tested
-at the same time in one process. Why plain ``python -m autograder.grading.workers`` subprocesses
+at the same time in one process. Why plain ``python -m autograder.grading.executors.local`` subprocesses
 and not ``multiprocessing``: its spawn/forkserver start methods re-import the caller's
 ``__main__`` in every worker (an LMS-export script calling ``grade_batch`` would run again, and
 fail without a ``__main__`` guard), and fork would copy the caller's threads and open databases.
@@ -10,8 +10,10 @@ Why our own small pool: one worker dying (it should not, but student code is hos
 only the submission it was grading; and every worker dies with the batch
 (``PR_SET_PDEATHSIG``), so ``kill -9`` of ``mlphys grade`` leaves nothing running.
 
-Protocol: length-prefixed JSON frames on the worker's stdin/stdout; anything else the worker
-prints goes to its stderr.
+Protocol: the frames of ``sandbox.channel`` on the worker's stdin/stdout (driver -> worker:
+``grade{key,path}``, ``stop``; worker -> driver: ``ready{pid}``, ``result{key,result}``,
+``fatal{message}``); anything else the worker prints goes to its stderr. Each worker grades one
+submission at a time (``otter.grade_one.grade_path``) with one sandbox slot.
 """
 
 from __future__ import annotations
@@ -23,17 +25,21 @@ import json
 import os
 import selectors
 import signal
-import struct
 import subprocess
 import sys
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
+
+from autograder.grading.sandbox.channel import (
+    FrameReader,
+    ProtocolError,
+    write_frame,
+)
 
 PR_SET_PDEATHSIG = 1
-_HEADER = struct.Struct(">I")
 
 
 def die_with_parent(parent_pid: int) -> None:
@@ -45,23 +51,6 @@ def die_with_parent(parent_pid: int) -> None:
         pass
     if os.getppid() != parent_pid:  # the parent died before prctl took effect
         os._exit(1)
-
-
-def send_frame(stream: IO[bytes], obj: Any) -> None:
-    data = json.dumps(obj).encode()
-    stream.write(_HEADER.pack(len(data)) + data)
-    stream.flush()
-
-
-def read_frame(stream: IO[bytes]) -> Any:
-    head = stream.read(_HEADER.size)
-    if len(head) < _HEADER.size:
-        raise EOFError
-    (n,) = _HEADER.unpack(head)
-    data = stream.read(n)
-    if len(data) < n:
-        raise EOFError
-    return json.loads(data)
 
 
 @dataclass
@@ -78,50 +67,43 @@ def worker_main(cfg: WorkerConfig, slot: int, parent_pid: int) -> None:
     die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver decides when we stop
     # our protocol owns the real stdout; stray prints (test code may print) go to stderr
-    proto_out = os.fdopen(os.dup(1), "wb")
+    proto_out = os.dup(1)
     os.dup2(2, 1)
-    proto_in = sys.stdin.buffer
+    proto_in = FrameReader(0)
 
-    from autograder.grading.otter_zip import use_light_otter
+    from autograder.grading.otter.autograder_zip import use_light_otter
 
     use_light_otter()
-    from autograder.grading.flow import failed_result, grade_submission
-    from autograder.grading.gradescope import gradescope_dict
-    from autograder.grading.otter_zip import import_support_files, load_autograder
-    from autograder.grading.sandbox import Limits
-    from autograder.grading.submissions import Submission
+    from autograder.grading.model import Limits
+    from autograder.grading.otter.autograder_zip import import_support_files, load_autograder
+    from autograder.grading.otter.grade_one import grade_path
 
     spec = load_autograder(cfg.autograder_path)
     if spec.sha256 != cfg.autograder_sha256:
-        send_frame(proto_out, ["fatal", "the autograder zip changed while grading started"])
+        write_frame(proto_out, {"op": "fatal",
+                                "message": "the autograder zip changed while grading started"})
         return
     import_support_files(spec)
     limits = Limits(**cfg.limits)
     scratch = Path(cfg.scratch_root) / f"slot{slot}"
-    send_frame(proto_out, ["ready", os.getpid()])
+    write_frame(proto_out, {"op": "ready", "pid": os.getpid()})
     while True:
         try:
-            task = read_frame(proto_in)
-        except (EOFError, OSError, ValueError):
+            task = proto_in.read()
+        except (ProtocolError, OSError):
             return
-        if task is None:
+        if task["op"] != "grade":
             return
-        key, path = task
-        try:
-            result = grade_submission(
-                spec, Submission(Path(path)), scratch, limits=limits, slot=slot,
-                max_notebook_bytes=cfg.max_notebook_bytes,
-            )
-        except Exception as e:  # a grader bug must still give this submission a result
-            result = failed_result(spec, f"error: grader failure: {type(e).__name__}: {e}"[:300])
-        results_json = gradescope_dict(result.questions, spec.config, result.grading_status)
-        send_frame(proto_out, ["result", key, result.to_dict(), results_json])
+        result = grade_path(spec, task["path"], scratch, limits=limits, slot=slot,
+                            max_notebook_bytes=cfg.max_notebook_bytes)
+        write_frame(proto_out, {"op": "result", "key": task["key"], "result": result.to_dict()})
 
 
 @dataclass
 class _Worker:
     slot: int
     process: subprocess.Popen[bytes]
+    reader: FrameReader
     task: tuple[Any, str] | None = None
     ready: bool = False
     pid: int | None = None
@@ -140,12 +122,12 @@ class WorkerPool:
 
     def _spawn(self, slot: int) -> _Worker:
         p = subprocess.Popen(
-            [sys.executable, "-m", "autograder.grading.workers",
+            [sys.executable, "-m", "autograder.grading.executors.local",
              json.dumps(dataclasses.asdict(self.cfg)), str(slot), str(os.getpid())],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL if self.quiet else None,
         )
-        w = _Worker(slot=slot, process=p)
+        w = _Worker(slot=slot, process=p, reader=FrameReader(p.stdout.fileno()))
         self.selector.register(p.stdout, selectors.EVENT_READ, w)
         return w
 
@@ -163,7 +145,7 @@ class WorkerPool:
         self,
         tasks: Iterator[tuple[Any, str]],
         on_start: Callable[[Any, str, int | None], None],
-        on_result: Callable[[Any, str, dict[str, Any], dict[str, Any]], None],
+        on_result: Callable[[Any, str, dict[str, Any]], None],
         on_lost: Callable[[Any, str, str], None],
     ) -> None:
         pending: deque[tuple[Any, str]] = deque()
@@ -192,24 +174,24 @@ class WorkerPool:
                         if t is not None:
                             w.task = t
                             on_start(t[0], t[1], w.pid)
-                            with contextlib.suppress(OSError):  # a death is noticed below
-                                send_frame(w.process.stdin, list(t))
+                            with contextlib.suppress(OSError, ProtocolError):  # noticed below
+                                self._send(w, {"op": "grade", "key": t[0], "path": t[1]})
                 if exhausted and not pending and not any(w.task for w in self.workers):
                     break
                 for sel_key, _ in self.selector.select():
                     w = sel_key.data
                     try:
-                        msg = read_frame(w.process.stdout)
-                    except (EOFError, OSError, ValueError):
+                        msg = w.reader.read()
+                    except (ProtocolError, OSError):  # the pipe closed: the worker died
                         msg = None
                     if msg is not None:
-                        if msg[0] == "ready":
-                            w.ready, w.pid = True, msg[1]
-                        elif msg[0] == "result":
+                        if msg["op"] == "ready":
+                            w.ready, w.pid = True, msg["pid"]
+                        elif msg["op"] == "result":
                             task, w.task = w.task, None
-                            on_result(task[0], task[1], msg[2], msg[3])
-                        elif msg[0] == "fatal":
-                            raise RuntimeError(msg[1])
+                            on_result(task[0], task[1], msg["result"])
+                        elif msg["op"] == "fatal":
+                            raise RuntimeError(msg["message"])
                         continue
                     # the worker died: its submission is retried once, then recorded as lost
                     self._retire(w)
@@ -229,10 +211,15 @@ class WorkerPool:
         finally:
             self.shutdown()
 
+    @staticmethod
+    def _send(w: _Worker, message: dict[str, Any]) -> None:
+        assert w.process.stdin is not None
+        write_frame(w.process.stdin.fileno(), message)
+
     def shutdown(self) -> None:
         for w in self.workers:
             with contextlib.suppress(Exception):
-                send_frame(w.process.stdin, None)
+                self._send(w, {"op": "stop"})
         for w in self.workers:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 w.process.wait(timeout=10)

@@ -21,9 +21,12 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from autograder.grading.gradebook import Gradebook
-from autograder.grading.otter_zip import AutograderSpec
+from autograder.grading.batch.gradebook import Gradebook
+from autograder.grading.model import COMPLETED
+from autograder.grading.otter.autograder_zip import AutograderSpec
 
+CSV_FILE = "final_grades.csv"
+RESULTS_DIR = "results"
 POINTS_POSSIBLE_LABEL = "points-per-question"
 
 
@@ -62,7 +65,7 @@ def write_outputs(
     w.writerow([POINTS_POSSIBLE_LABEL, *(_num(possible[q]) for q in questions),
                 _num(spec.total_possible), "1", "--"])
     rows = []
-    results_dir = out_dir / "results"
+    results_dir = out_dir / RESULTS_DIR
     for path, sha, sub_id in batch:
         attempt = gradebook.done_attempt(path, sha, spec.sha256)
         if attempt is None:
@@ -73,13 +76,13 @@ def write_outputs(
             *(_num(scores.get(q, 0.0)) for q in questions),
             _num(attempt["total"]),
             _num(attempt["percent"]),
-            "Completed" if attempt["grading_status"] == "Completed" else attempt["grading_status"],
+            COMPLETED if attempt["grading_status"] == COMPLETED else attempt["grading_status"],
         ])
         atomic_write(results_dir / f"{sub_id}.json",
                      json.dumps(json.loads(attempt["results_json"]), indent=4))
     rows.sort(key=lambda r: r[0])
     w.writerows(rows)
-    atomic_write(out_dir / "final_grades.csv", buf.getvalue())
+    atomic_write(out_dir / CSV_FILE, buf.getvalue())
     return len(rows)
 
 

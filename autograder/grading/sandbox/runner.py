@@ -1,9 +1,9 @@
 """The program that runs INSIDE the sandbox: executes notebook cells and serves remote calls.
 
 It is launched by path (``python -E -s /opt/mlphys/runner.py '<json config>'``) from a
-read-only copy of this file; ``mlphys_protocol.py`` (a copy of ``protocol.py``) sits next to
-it. It depends only on the standard library, IPython and (optionally) NumPy, because the jail
-hides the project.
+read-only copy of this file; ``mlphys_channel.py`` and ``mlphys_values.py`` (copies of
+``channel.py``, the framing, and ``values.py``, the value codec) sit next to it. It depends only
+on the standard library, IPython and (optionally) NumPy, because the jail hides the project.
 
 Everything here runs in the student's process, so nothing here is trusted by the grader: the
 student can patch this module, write to the protocol pipe, or fork. The runner's job is only
@@ -61,10 +61,11 @@ globals().update({_name: getattr(builtins, _name) for _name in (
     "RecursionError", "ProcessLookupError",
 )})
 
-try:  # inside the jail: a copy of protocol.py next to this file
-    import mlphys_protocol as protocol
-except ImportError:  # imported from the repo (tests, linters)
-    from autograder.grading import protocol  # type: ignore[no-redef]
+if __package__:  # imported from the repository (tests, linters)
+    from autograder.grading.sandbox import channel, values
+else:  # run as a script in the sandbox: the copies sit next to this file
+    import mlphys_channel as channel  # type: ignore[no-redef]
+    import mlphys_values as values  # type: ignore[no-redef]
 
 MAX_CHECKS = 1000
 """Checkpoints forwarded per notebook; later ``grader.check`` calls are ignored."""
@@ -168,7 +169,7 @@ class State:
     def __init__(self, cfg: dict[str, Any]) -> None:
         self.pid = os.getpid()
         self.rfd, self.wfd = cfg["fds"]
-        self.reader = protocol.FrameReader(self.rfd)
+        self.reader = channel.FrameReader(self.rfd)
         self.output_limit = int(cfg["output_bytes"])
         self.capture = Capture(self.output_limit)
         self.in_user_code = False
@@ -389,9 +390,9 @@ def send(state: State, message: dict[str, Any]) -> None:
     if os.getpid() != state.pid:
         os._exit(0)
     try:
-        protocol.write_frame(state.wfd, message)
-    except protocol.ProtocolError:
-        protocol.write_frame(state.wfd, {"op": "raise", "type": "ValueError",
+        channel.write_frame(state.wfd, message)
+    except channel.ProtocolError:
+        channel.write_frame(state.wfd, {"op": "raise", "type": "ValueError",
                                          "module": "builtins",
                                          "message": "reply too large", "out": ""})
 
@@ -445,7 +446,7 @@ def _flags(obj: Any) -> list[str]:
 def _module_name(obj: Any) -> str | None:
     if type(obj) is types.ModuleType:
         name = obj.__dict__.get("__name__")
-        if type(name) is str and name in protocol.MODULE_ALLOWLIST:
+        if type(name) is str and name in values.MODULE_ALLOWLIST:
             return name
     return None
 
@@ -453,8 +454,8 @@ def _module_name(obj: Any) -> str | None:
 def encode(state: State, value: Any) -> Any:
     """Plain data where possible; a handle for anything else or anything too big."""
     try:
-        return protocol.encode_value(value, lambda o: handle_tag(state, o), _module_name)
-    except protocol.TooBigError:
+        return values.encode_value(value, lambda o: handle_tag(state, o), _module_name)
+    except values.TooBigError:
         return handle_tag(state, value)
 
 
@@ -462,9 +463,9 @@ def decode(state: State, value: Any) -> Any:
     """Arguments from the grader: plain data, our own handles, or allow-listed modules."""
     def lookup(handle_id: int, type_name: str, flags: frozenset[str]) -> Any:
         if handle_id not in state.handles:
-            raise protocol.ProtocolError(f"unknown handle {handle_id}")
+            raise channel.ProtocolError(f"unknown handle {handle_id}")
         return state.handles[handle_id]
-    return protocol.decode_value(value, lookup, importlib.import_module)
+    return values.decode_value(value, lookup, importlib.import_module)
 
 
 def _exception_text(exc: BaseException) -> str:
@@ -474,7 +475,7 @@ def _exception_text(exc: BaseException) -> str:
         text = "<unprintable exception>"
     if type(text) is not str:
         text = "<unprintable exception>"
-    return text[: protocol.MAX_TEXT]
+    return text[: values.MAX_TEXT]
 
 
 # --------------------------------------------------------------------------------------------
@@ -688,7 +689,8 @@ def start(state: State, cfg: dict[str, Any]) -> None:
     setup_stdio(state)
     code_dir = os.path.dirname(os.path.abspath(__file__))
     sys.path[:] = [p for p in sys.path if p != code_dir]
-    sys.modules.pop("mlphys_protocol", None)
+    sys.modules.pop("mlphys_channel", None)
+    sys.modules.pop("mlphys_values", None)
     add_site_dirs(cfg.get("site_dirs", []), cfg.get("hidden", []))
     warm_matplotlib(cfg.get("mplcache"))
     for name in cfg.get("preload", ()):

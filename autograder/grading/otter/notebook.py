@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import nbformat
 import numpy as np
 
-from autograder.grading.submissions import SubmissionError
+from autograder.grading.otter.submissions import SubmissionError
 
 IGNORE_CELL_TAG = "otter_ignore"
 

@@ -16,18 +16,19 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autograder.grading.flow import SubmissionResult, failed_result
-from autograder.grading.gradebook import Gradebook
-from autograder.grading.gradescope import gradescope_dict
-from autograder.grading.otter_zip import load_autograder
-from autograder.grading.outputs import submission_ids, write_outputs
-from autograder.grading.submissions import DEFAULT_MAX_NOTEBOOK_BYTES, discover
-from autograder.grading.workers import WorkerConfig, WorkerPool
+from autograder.grading.batch.gradebook import GRADEBOOK_FILE, Gradebook
+from autograder.grading.batch.outputs import CSV_FILE, submission_ids, write_outputs
+from autograder.grading.executors.local import WorkerConfig, WorkerPool
+from autograder.grading.model import COMPLETED, Limits, SubmissionResult
+from autograder.grading.otter.autograder_zip import load_autograder
+from autograder.grading.otter.grade_one import failed_result
+from autograder.grading.otter.results_json import results_json
+from autograder.grading.otter.submissions import DEFAULT_MAX_NOTEBOOK_BYTES, discover
 from autograder.hashing import sha256_file
 
 
@@ -90,9 +91,7 @@ class _Progress:
             self.rich.stop()
 
 
-def _default_limits(timeout: float | None, cell_timeout: float | None) -> Any:
-    from autograder.grading.sandbox import Limits
-
+def _default_limits(timeout: float | None, cell_timeout: float | None) -> Limits:
     limits = Limits()
     changes: dict[str, Any] = {}
     if timeout is not None:
@@ -108,13 +107,11 @@ def grade_batch(
     out_dir: str | Path,
     *,
     jobs: int | None = None,
-    limits: Any = None,
+    limits: Limits | None = None,
     timeout: float | None = None,
     cell_timeout: float | None = None,
     max_notebook_bytes: int = DEFAULT_MAX_NOTEBOOK_BYTES,
     progress: bool = True,
-    scratch_root: str | Path | None = None,
-    on_result: Callable[[str, SubmissionResult], None] | None = None,
 ) -> BatchSummary:
     """Grade ``submissions`` (files or directories) with ``autograder_zip`` into ``out_dir``.
 
@@ -139,9 +136,8 @@ def grade_batch(
     if limits is None:
         limits = _default_limits(timeout, cell_timeout)
     jobs = jobs or os.cpu_count() or 1
-    gb = Gradebook(out / "gradebook.sqlite")
-    own_scratch = scratch_root is None
-    scratch = Path(tempfile.mkdtemp(prefix="mlphys-grade-")) if own_scratch else Path(scratch_root)
+    gb = Gradebook(out / GRADEBOOK_FILE)
+    scratch = Path(tempfile.mkdtemp(prefix="mlphys-grade-"))
     try:
         run_id = gb.start_run(str(spec.path), spec.sha256, jobs, len(subs))
         paths = [str(s.path) for s in subs]
@@ -163,22 +159,20 @@ def grade_batch(
         def started(key: str, path: str, pid: int | None) -> None:
             attempts[key] = gb.begin_attempt(run_id, path, ids[path], shas[path], spec.sha256, pid)
 
-        def finished(key: str, path: str, result_d: dict[str, Any], rj: dict[str, Any]) -> None:
+        def record(key: str, path: str, result: SubmissionResult) -> None:
             nonlocal incomplete
-            result = SubmissionResult.from_dict(result_d)
-            gb.finish_attempt(attempts.pop(key), result, rj)
+            gb.finish_attempt(attempts.pop(key), result, results_json(result, spec.config))
             results[path] = result.total
-            if result.grading_status != "Completed":
+            if result.grading_status != COMPLETED:
                 incomplete += 1
             bar.advance(Path(path).name, f"{result.total:g}/{result.possible:g} "
                                          f"({result.grading_status[:60]})")
-            if on_result is not None:
-                on_result(path, result)
+
+        def finished(key: str, path: str, result: dict[str, Any]) -> None:
+            record(key, path, SubmissionResult.from_dict(result))
 
         def lost(key: str, path: str, why: str) -> None:
-            result = failed_result(spec, f"error: {why}")
-            finished(key, path, result.to_dict(),
-                     gradescope_dict(result.questions, spec.config, result.grading_status))
+            record(key, path, failed_result(spec, f"error: {why}"))
 
         cfg = WorkerConfig(
             autograder_path=str(spec.path), autograder_sha256=spec.sha256,
@@ -194,12 +188,11 @@ def grade_batch(
         rows = write_outputs(out, gb, spec, batch)
         gb.finish_run(run_id)
         return BatchSummary(
-            out_dir=out, csv_path=out / "final_grades.csv", gradebook_path=out / "gradebook.sqlite",
+            out_dir=out, csv_path=out / CSV_FILE, gradebook_path=out / GRADEBOOK_FILE,
             submissions=len(subs), graded=len(todo), skipped=skipped, incomplete=incomplete,
             seconds=time.monotonic() - t0, rows=rows, results=results,
         )
     finally:
         gb.close()
-        if own_scratch:
-            shutil.rmtree(scratch, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)
         lock.close()

@@ -1,5 +1,5 @@
 """Grade ONE submission: Otter's cell semantics with student code in the sandbox and the tests
-here.
+here (in the trusted process).
 
 The order of events is Otter's (``otter.execute.grade_notebook``): the notebook's cells run in
 order with errors allowed; a question is tested at the moment the student's ``grader.check``
@@ -16,67 +16,24 @@ from __future__ import annotations
 import contextlib
 import shutil
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
 
 import numpy as np
 
-from autograder.grading.notebook import CellStep, assignment_name, load_notebook, plan
-from autograder.grading.otter_zip import AutograderSpec, QuestionTests
-from autograder.grading.submissions import (
+from autograder.grading.model import COMPLETED, DEATH_STATUS, Limits, QuestionOutcome, SubmissionResult
+from autograder.grading.otter.autograder_zip import AutograderSpec, QuestionTests
+from autograder.grading.otter.notebook import CellStep, assignment_name, load_notebook, plan
+from autograder.grading.otter.submissions import (
     DEFAULT_MAX_NOTEBOOK_BYTES,
     Submission,
     SubmissionError,
     read_notebook_bytes,
 )
-from autograder.grading.testrun import QuestionOutcome, not_run, run_question
-
-DEATH_STATUS = {"timeout": "timeout", "memory": "memory", "died": "kernel died"}
+from autograder.grading.otter.testrun import not_run, run_question
 
 
-@dataclass
-class SubmissionResult:
-    """What grading one submission produced (plain data: it crosses a process boundary)."""
-
-    grading_status: str
-    """'Completed', or what stopped grading early ('timeout: ...', 'error: ...', ...)"""
-    questions: list[QuestionOutcome]
-    """in Otter's results order (first check), then the end-of-notebook questions"""
-    notebook_name: str | None = None
-    cells_run: int = 0
-    cell_errors: int = 0
-    timings: dict[str, float] = field(default_factory=dict)
-    isolation: str = ""
-
-    @property
-    def total(self) -> float:
-        return sum(q.score for q in self.questions)
-
-    @property
-    def possible(self) -> float:
-        return sum(q.possible for q in self.questions)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "grading_status": self.grading_status,
-            "questions": [q.to_dict() for q in self.questions],
-            "notebook_name": self.notebook_name,
-            "cells_run": self.cells_run,
-            "cell_errors": self.cell_errors,
-            "timings": self.timings,
-            "isolation": self.isolation,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> SubmissionResult:
-        d = dict(d)
-        d["questions"] = [QuestionOutcome.from_dict(q) for q in d["questions"]]
-        return cls(**d)
-
-
-def failed_result(spec: AutograderSpec, status: str, notebook_name: str | None = None) -> SubmissionResult:
+def failed_result(spec: AutograderSpec, status: str,
+                  notebook_name: str | None = None) -> SubmissionResult:
     """Every question 0 with ``status`` as the reason (the notebook could not be run at all)."""
     known = ("error", "timeout", "memory", "kernel died")
     qstatus = status if status.startswith(known) else f"error: {status}"
@@ -97,21 +54,14 @@ def _write_support_files(spec: AutograderSpec, scratch: Path) -> None:
         target.write_bytes(data)
 
 
-def _default_sandbox_factory(scratch: Path, limits: Any, slot: int) -> Any:
-    from autograder.grading.sandbox import Sandbox
-
-    return Sandbox(scratch, limits=limits, slot=slot)
-
-
 def grade_submission(
     spec: AutograderSpec,
     submission: Submission,
     scratch: Path,
     *,
-    limits: Any = None,
+    limits: Limits | None = None,
     slot: int = 0,
     max_notebook_bytes: int = DEFAULT_MAX_NOTEBOOK_BYTES,
-    sandbox_factory: Callable[[Path, Any, int], Any] | None = None,
 ) -> SubmissionResult:
     """Grade ``submission`` against ``spec`` using ``scratch`` (emptied first, removed after)."""
     t0 = time.monotonic()
@@ -131,19 +81,16 @@ def grade_submission(
             nb_name,
         )
     if limits is None:
-        from autograder.grading.sandbox import Limits
-
         limits = Limits()
     # Otter's generated names (np_XXXXXX) come from a seeded generator: reproducible grading
     steps = plan(nb, spec.seed, spec.seed_variable, np.random.default_rng(0x07735EED))
     del nb
-    factory = sandbox_factory or _default_sandbox_factory
-    call_timeout = float(getattr(limits, "call_timeout", 60) or 60)
-    notebook_timeout = float(getattr(limits, "notebook_timeout", 600) or 600)
+    call_timeout = float(limits.call_timeout or 60)
+    notebook_timeout = float(limits.notebook_timeout or 600)
 
     outcomes: dict[str, QuestionOutcome] = {}
     tainted = False  # hidden cases have called student code (see testrun.run_question)
-    result = SubmissionResult(grading_status="Completed", questions=[], notebook_name=nb_name)
+    result = SubmissionResult(grading_status=COMPLETED, questions=[], notebook_name=nb_name)
     death: tuple[str, str] | None = None  # (question status, grading status)
 
     if scratch.exists():
@@ -153,7 +100,9 @@ def grade_submission(
     t_start = time.monotonic()
     sandbox = None
     try:
-        sandbox = factory(scratch, limits, slot)
+        from autograder.grading.sandbox import Sandbox  # the driver process never needs it
+
+        sandbox = Sandbox(scratch, limits=limits, slot=slot)
         sandbox.start()
         result.isolation = str(getattr(sandbox, "isolation", ""))
         result.timings["start"] = time.monotonic() - t_start
@@ -236,3 +185,17 @@ def _exception_status(e: BaseException) -> str:
     if name == "SandboxDied":
         return "memory" if "memory" in str(getattr(e, "reason", e)).lower() else "kernel died"
     return f"error: {name}"
+
+
+def grade_path(spec: AutograderSpec, path: str | Path, scratch: Path, *, limits: Limits,
+               slot: int, max_notebook_bytes: int) -> SubmissionResult:
+    """Grade the submission file at ``path``; never raises (an executor's unit of work).
+
+    Why the catch-all: a bug in the grader must still give this one submission a result (an
+    ``error: grader failure: ...`` status) rather than cost the worker and the batch.
+    """
+    try:
+        return grade_submission(spec, Submission(Path(path)), scratch, limits=limits, slot=slot,
+                                max_notebook_bytes=max_notebook_bytes)
+    except Exception as e:
+        return failed_result(spec, f"error: grader failure: {type(e).__name__}: {e}"[:300])
