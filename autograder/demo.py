@@ -32,6 +32,7 @@ import click
 import nbformat
 import numpy as np
 
+from autograder import csvsafe
 from autograder.answer_key import write_answer_key
 from autograder.build import ASSIGNMENTS, available, build_many
 
@@ -67,7 +68,7 @@ def write_canvas_roster(students: list[DemoStudent], assignments: list[str], pat
     """A Canvas gradebook export: Student, ID, SIS User ID, SIS Login ID, Section, columns."""
     columns = [f"{a} ({CANVAS_COURSE_ASSIGNMENT_IDS + i})" for i, a in enumerate(assignments)]
     with path.open("w", newline="", encoding="utf-8-sig") as f:
-        w = csv.writer(f)
+        w = csvsafe.writer(f)
         w.writerow(["Student", "ID", "SIS User ID", "SIS Login ID", "Section", *columns])
         w.writerow(["    Points Possible", "", "", "", "", *[""] * len(columns)])
         for s in students:
@@ -101,7 +102,7 @@ def _fill_sheets_like_a_ta(sheets: list[Path], rng: np.random.Generator) -> None
     """A simulated TA: most answers get most of the points, blank answers get none."""
     for sheet in sheets:
         with sheet.open(encoding="utf-8-sig", newline="") as f:
-            rows = list(csv.DictReader(f))
+            rows = [{k: csvsafe.restore(v) for k, v in r.items()} for r in csv.DictReader(f)]
         for row in rows:
             top = float(row["max_points"])
             answered = row["answer"].strip() not in {"", "...", PLACEHOLDER}
@@ -110,7 +111,7 @@ def _fill_sheets_like_a_ta(sheets: list[Path], rng: np.random.Generator) -> None
             row["comment"] = ("no answer" if not answered else
                               "good" if points >= 0.8 * top else "see rubric")
         with sheet.open("w", encoding="utf-8-sig", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(rows[0].keys()) if rows else ["student_key"])
+            w = csvsafe.dict_writer(f, list(rows[0].keys()) if rows else ["student_key"])
             w.writeheader()
             w.writerows(rows)
 

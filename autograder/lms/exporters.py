@@ -11,10 +11,11 @@ submission, or not graded) unless ``missing_as_zero``.
 
 from __future__ import annotations
 
-import csv
 import io
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from autograder import csvsafe
 
 if TYPE_CHECKING:
     from autograder.lms.grades import AssignmentGrades, GradeRow
@@ -39,8 +40,9 @@ def total_cell(row: GradeRow, missing_as_zero: bool) -> str:
 
 
 def csv_writer() -> tuple[io.StringIO, Any]:
+    """A text buffer and a formula-safe writer into it (names and comments are people's text)."""
     buf = io.StringIO()
-    return buf, csv.writer(buf, lineterminator="\n")
+    return buf, csvsafe.writer(buf, lineterminator="\n")
 
 
 def otter_csv(gb: AssignmentGrades, missing_as_zero: bool = False) -> str:

@@ -18,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from autograder import csvsafe
 from autograder.grading.batch.gradebook import GRADEBOOK_FILE
 from autograder.grading.model import ManualQuestion
 from autograder.lms.collect import load_collection
@@ -47,7 +48,7 @@ def read_final_grades(grades_dir: str | Path) -> AutoResults:
     path = Path(grades_dir) / "final_grades.csv"
     if not path.exists():
         raise LmsError(f"{path} not found: run 'mlphys grade --out {grades_dir} ...' first")
-    rows = list(csv.reader(io.StringIO(path.read_text("utf-8-sig"))))
+    rows = [csvsafe.restore_row(r) for r in csv.reader(io.StringIO(path.read_text("utf-8-sig")))]
     if not rows or "file" not in rows[0] or "total_points_earned" not in rows[0]:
         raise LmsError(f"{path} is not a final_grades.csv (needs columns file, ..., "
                        "total_points_earned)")

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from autograder import csvsafe
 from autograder.grading.batch.gradebook import ManualStore
 from autograder.grading.model import ManualQuestion
 from autograder.lms.errors import LmsError
@@ -77,7 +78,7 @@ def export_sheets(master: MasterInfo, students: list[SheetStudent], out_dir: str
     paths = []
     for q in master.manual:
         buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\r\n")
+        w = csvsafe.writer(buf, lineterminator="\r\n")
         w.writerow(SHEET_COLUMNS)
         for s in students:
             a = answers[s.key]
@@ -131,7 +132,7 @@ def read_sheets(paths: Iterable[str | Path], questions: dict[str, ManualQuestion
         text = p.read_bytes().decode("utf-8-sig", errors="replace")
         first = text.split("\n", 1)[0]
         delim = ";" if first.count(";") > first.count(",") else ","
-        reader = csv.reader(io.StringIO(text), delimiter=delim)
+        reader = (csvsafe.restore_row(r) for r in csv.reader(io.StringIO(text), delimiter=delim))
         header = [h.strip().lower() for h in next(reader, [])]
         need = {"student_key", "question", "points"}
         if not need <= set(header):
