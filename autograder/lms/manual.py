@@ -44,7 +44,7 @@ class SheetStudent:
     """the collected submission (None: no submission)"""
 
 
-def _notebook_bytes(path: Path) -> bytes:
+def notebook_of(path: Path) -> bytes:
     """The notebook of a collected file (an .ipynb, or the one notebook of an Otter zip)."""
     from autograder.grading.otter.submissions import (
         Submission,
@@ -71,7 +71,7 @@ def export_sheets(master: MasterInfo, students: list[SheetStudent], out_dir: str
             answers[s.key] = {}
             continue
         try:
-            nb = read_notebook(_notebook_bytes(s.notebook))
+            nb = read_notebook(notebook_of(s.notebook))
             answers[s.key] = find_answers(nb, master)
         except LmsError as e:
             answers[s.key] = {"__error__": str(e)}

@@ -5,9 +5,10 @@ attempt (Canvas zips all attachments of the submission, Moodle all files of the 
 Gradescope the submission folder), and Canvas and Moodle give no time per file -- Canvas's
 attachment ids and Moodle's member times (the download time) do not say which file the student
 meant. So the file is chosen by the assignment's notebook name (``hw01.ipynb``; the name Canvas
-gives a re-upload, ``hw01-1.ipynb``, and a browser's ``hw01 (1).ipynb`` fit too), and when that
-does not single one out the instructor decides (``collect --pick``): several candidates are an
-ambiguity that is reported, never settled by a guess.
+gives a second upload of the same name, ``hw01-1.ipynb``, and a browser's ``hw01 (1).ipynb``
+fit it too), and when that does not single one out -- two files that fit, or none -- the
+instructor decides (``collect --pick``): several candidates are an ambiguity that is reported,
+never settled by a guess.
 """
 
 from __future__ import annotations
@@ -44,16 +45,11 @@ def choose(names: list[str], notebook: str | None) -> NotebookChoice:
     if len(names) == 1:
         return NotebookChoice(0, "the only notebook")
     if notebook:
-        want = posixpath.basename(notebook).casefold()
-        exact = [i for i, n in enumerate(names) if posixpath.basename(n).casefold() == want]
-        if len(exact) == 1:
-            return NotebookChoice(exact[0], f"named {notebook}")
         fits = [i for i, n in enumerate(names) if fitted_name(n) == fitted_name(notebook)]
         if len(fits) == 1:
-            return NotebookChoice(fits[0], f"named like {notebook}")
-        if len(exact) > 1 or len(fits) > 1:
-            return NotebookChoice(None, f"{len(exact) or len(fits)} files are named like "
-                                        f"{notebook}")
+            return NotebookChoice(fits[0], f"the one named like {notebook}")
+        if fits:
+            return NotebookChoice(None, f"{len(fits)} files are named like {notebook}")
         return NotebookChoice(None, f"{len(names)} notebooks, none named like {notebook}")
     return NotebookChoice(None, f"{len(names)} notebooks and no assignment notebook name")
 

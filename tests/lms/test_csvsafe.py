@@ -33,7 +33,7 @@ def test_hostile_cells_start_with_a_quote(value):
 
 
 @pytest.mark.parametrize("value", ["-1.5", "-3", "+2", "1e-3", "-0.25e2", " -4 ", "Jane Doe",
-                                   "O'Brien", "'hello", "", "a=b", "3-1"])
+                                   "O'Brien", "'hello", "", "a=b", "3-1", "--"])
 def test_numbers_and_plain_text_unchanged(value):
     assert csvsafe.neutralise(value) == value
     assert csvsafe.restore(value) == value
@@ -50,8 +50,9 @@ def test_restore_inverts_neutralise(value):
     cell = csvsafe.neutralise(value)
     assert csvsafe.restore(cell) == value
     # whatever is written, a spreadsheet does not evaluate it
-    if cell[:1] in csvsafe.FORMULA_TRIGGERS or cell.lstrip(" \t\r\n")[:1] in ("=", "+", "-", "@"):
-        float(cell.strip())  # only numbers may start like a formula
+    if (cell[:1] in csvsafe.FORMULA_TRIGGERS or cell.lstrip(" \t\r\n")[:1] in ("=", "+", "-", "@")) \
+            and set(cell) != {"-"}:
+        float(cell.strip())  # only numbers (and Otter's '--') may start like a formula
 
 
 def test_writers_round_trip_through_the_csv_module():

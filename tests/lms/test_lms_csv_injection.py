@@ -18,6 +18,7 @@ from lms_support import FIXTURES, write_final_grades, write_zip
 import autograder
 from autograder import csvsafe
 from autograder.cli import main
+from autograder.lms.names import display_name
 
 PACKAGE = Path(autograder.__file__).parent
 HELPER = PACKAGE / "csvsafe.py"
@@ -66,6 +67,8 @@ def test_the_scan_finds_bypasses():
 
 
 def _is_safe(cell: str) -> bool:
+    if set(cell) == {"-"}:
+        return True  # Otter's '--': references and calls nothing
     if cell[:1] in csvsafe.FORMULA_TRIGGERS or cell.lstrip(" \t\r\n")[:1] in ("=", "+", "-", "@"):
         try:
             float(cell.strip())
@@ -148,4 +151,5 @@ def test_hostile_names_and_answers_round_trip(hostile_course):
             assert all(_is_safe(c) for row in rows for c in row), (path.name, rows)
     report = [csvsafe.restore_row(r) for r in _cells(tmp / "report-canvas.csv")]
     names = {row[report[0].index("student")] for row in report[1:]}
-    assert {HOSTILE_NAMES[p] for p in (JANE, BOB, SEAN, JOSE)} <= names
+    # read back unchanged (the report shows Canvas's "Last, First" as "First Last")
+    assert {display_name(HOSTILE_NAMES[p]) for p in (JANE, BOB, SEAN, JOSE)} <= names
