@@ -129,8 +129,8 @@ def canvas_gradebook_csv(users: list[CanvasUser], assignments: list[CanvasAssign
     lead = 5 if first_last else 4
     lead += 1 if include_sis_id else 0
     if manual_posting:
-        w.writerow([""] * (lead - 1) + ["Manual Posting"] * len(assignments) + [""] * 6)
-    pp = ["    Points Possible"] + [""] * (lead - 2)
+        w.writerow([""] * lead + ["Manual Posting"] * len(assignments) + [""] * 6)
+    pp = ["    Points Possible"] + [""] * (lead - 1)
     w.writerow(pp + [canvas_format_number(a.points_possible) for a in assignments]
                + ["(read only)"] * 6)
     everyone = [*users, *([test_student] if test_student else [])]

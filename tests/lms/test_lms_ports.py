@@ -115,3 +115,19 @@ def test_canvas_unposted_anonymous_assignment_refuses_grades():
     course.assignments[0].unposted_anonymous_submissions = True
     r = cv.parse(course, "Student,ID,SIS Login ID,Section,HW 1 (4501)\na,1001,,,8\n")
     assert r.changes == [] and r.prevented_ungradeable
+
+
+@pytest.mark.parametrize("first_last", [False, True])
+def test_canvas_reimports_its_own_gradebook_export(first_last):
+    """The writer port (lms_layouts) and the importer port agree: Canvas's export, uploaded
+    unchanged, is a valid import that changes nothing."""
+    from lms_layouts import CanvasAssignment, CanvasUser, canvas_gradebook_csv
+
+    course = _course()
+    users = [CanvasUser(u.id, u.name.split()[0], u.name.split()[1], u.sis_user_id, u.login_id)
+             for u in course.users]
+    text = canvas_gradebook_csv(users, [CanvasAssignment(4501, "HW 1", 10.0, {1003: 7.0})],
+                                first_last=first_last, manual_posting=True, bom=False)
+    r = cv.parse(course, text)
+    assert r.changes == [] and r.unknown_students == [] and r.new_assignments == []
+    assert sorted(uid for _, uid in r.matched) == [1001, 1002, 1003]

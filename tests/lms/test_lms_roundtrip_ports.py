@@ -82,11 +82,17 @@ def collect(tmp, lms, download, *extra):
 _MARKER = re.compile(r"# work of (.+?): (\S+)")
 
 
+def source(path) -> str:
+    """The code of a collected notebook (whose marker says whose work it is)."""
+    nb = json.loads(path.read_text("utf-8"))
+    return "\n".join("".join(c["source"]) for c in nb["cells"])
+
+
 def grade(out):
     """Score every collected notebook by the marker inside it (what a grader would do)."""
     rows = {}
     for path in sorted((out / "submissions").iterdir()):
-        owner, file = _MARKER.search(path.read_text("utf-8")).groups()
+        owner, file = _MARKER.search(source(path)).groups()
         q1, q2 = SCORES["scratch" if file == "scratch" else owner]
         rows[path.name] = {"q1": q1, "q2": q2}
     write_final_grades(out, QUESTIONS, rows)
@@ -191,7 +197,7 @@ def test_moodle_participant_ids_never_match_plain_roster_ids(tmp_path):
         (moodle_prefix(SEAN), "hw01.ipynb", work("Seán O_Brien")),
         (team_prefix("Team A", 12), "hw01.ipynb", work("Team A"))])
     out, coll, output = collect(tmp_path, "moodle", download, "--roster", plain)
-    got = {e["student"]["name"]: (e["matched_by"], (out / "submissions" / e["file"]).read_text())
+    got = {e["student"]["name"]: (e["matched_by"], source(out / "submissions" / e["file"]))
            for e in coll["entries"] if not e["matched_by"].startswith("unmatched")}
     assert set(got) == {JANE.fullname, SEAN.fullname}
     assert "work of Jane Doe" in got[JANE.fullname][1] and got[JANE.fullname][0] == "name"
@@ -208,7 +214,7 @@ def test_moodle_worksheet_of_another_assignment_matches_by_name(tmp_path):
                                            work("Seán O_Brien"))])
     out, coll, output = collect(tmp_path, "moodle", download, "--roster", sheet)
     for e in coll["entries"]:
-        assert e["student"]["name"] in (out / "submissions" / e["file"]).read_text()
+        assert e["student"]["name"] in source(out / "submissions" / e["file"])
         assert e["matched_by"] == "name"
     assert "another assignment" in output
 
@@ -240,7 +246,7 @@ def test_canvas_attempt_with_scratch_notebook(tmp_path):
     out2, coll2, _ = collect(tmp_path / "again", "canvas", download, "--roster", roster,
                              "--pick", f"{key}=final.ipynb")
     sean = next(e for e in coll2["entries"] if e["student"]["key"] == key)
-    assert "work of Seán O_Brien: hw01" in (out2 / "submissions" / sean["file"]).read_text()
+    assert "work of Seán O_Brien: hw01" in source(out2 / "submissions" / sean["file"])
     assert coll2["ambiguous"] == []
 
 
@@ -253,7 +259,7 @@ def test_moodle_old_copy_is_not_the_alphabetically_last(tmp_path):
                            moodle_grades_roster(tmp_path, CLASS), "--notebook", "hw01.ipynb")
     jane = next(e for e in coll["entries"] if e["student"]["name"] == JANE.fullname)
     assert jane["original_name"] == "hw01.ipynb"
-    assert "scratch" not in (out / "submissions" / jane["file"]).read_text()
+    assert "scratch" not in source(out / "submissions" / jane["file"])
 
 
 # -- 4. group assignments -----------------------------------------------------------------------
