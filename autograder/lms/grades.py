@@ -153,6 +153,16 @@ def _same_person(a: Student, b: Student) -> bool:
     return any(x and x == y for x, y in pairs)
 
 
+def _roster_record(roster_students: list[Student], s: Student) -> Student | None:
+    """The roster's record of a person from collection.json: the same key, else the one
+    student who shares an id or email with it (None when none or several do)."""
+    same_key = [r for r in roster_students if r.key == s.key]
+    if len(same_key) == 1:
+        return same_key[0]
+    hits = [r for r in roster_students if _same_person(r, s)]
+    return hits[0] if len(hits) == 1 else None
+
+
 def _file_owner(file: str, roster: Roster) -> tuple[list[Student], str]:
     """Who a graded file is, from its name alone (no collection.json): a student key or an id
     of the roster equal to the file's stem, else a name that fits exactly one student."""
@@ -280,7 +290,7 @@ def build_assignment_grades(collection: dict[str, Any] | None, grades_dir: str |
 
     def person(d: dict[str, Any]) -> Student:
         s = Student.from_json(d)
-        return next((r for r in roster_students if _same_person(r, s)), s)
+        return _roster_record(roster_students, s) or s
 
     def members_of(e: dict[str, Any]) -> list[Student]:
         return [person(m) for m in e["members"]] if "members" in e else [person(e["student"])]
@@ -324,10 +334,10 @@ def build_assignment_grades(collection: dict[str, Any] | None, grades_dir: str |
         problems.append(f"{owner.display}: several files and none chosen ({a['why']}): run "
                         "'mlphys collect' again with --pick")
         rows += [GradeRow(m, None, "ambiguous", possible=total_possible) for m in members_of(a)]
-    have = [r.student for r in rows]
+    have = {r.student.key for r in rows}
     if roster is not None:
         for s in roster.students:
-            if not any(_same_person(s, h) for h in have):
+            if s.key not in have:
                 rows.append(GradeRow(s, None, "no submission", possible=total_possible))
     else:
         for m in collection.get("missing", []):
