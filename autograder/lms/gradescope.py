@@ -21,9 +21,11 @@ Group submissions list several submitters: each gets the submission's grade. ``:
 attempts (metadata only; their files are not in the export). We read keys with or without the
 colon, since exports re-saved by other tools lose it.
 
-Grades: the columns of an assignment's "Download Grades" CSV (``First Name, Last Name, SID,
-Email, Total Score, Max Points, Status, Submission ID, Submission Time, Lateness (H:M:S)``, then
-one column per question). Gradescope has no roster file of its own here.
+Grades: the columns of an assignment's "Download Grades" CSV as public parsers read it
+(``First Name, Last Name, SID, Email, Sections, Total Score, Max Points, Status, Submission ID,
+Submission Time, Lateness (H:M:S), View Count, Submission Count``, then ``<question> (<points>
+pts)``); ``Submission ID`` is Gradescope's submission id. Gradescope has no roster file of its
+own here.
 """
 
 from __future__ import annotations
