@@ -153,3 +153,28 @@ def test_hostile_names_and_answers_round_trip(hostile_course):
     names = {row[report[0].index("student")] for row in report[1:]}
     # read back unchanged (the report shows Canvas's "Last, First" as "First Last")
     assert {display_name(HOSTILE_NAMES[p]) for p in (JANE, BOB, SEAN, JOSE)} <= names
+
+
+def test_grader_final_grades_neutralises_file_names_and_export_reads_them_back(tmp_path):
+    """The grader's own CSV: a submission file named like a formula is quoted in
+    final_grades.csv and read back by 'export' as the same name."""
+    from types import SimpleNamespace
+
+    from autograder.grading.batch.outputs import write_outputs
+    from autograder.lms.grades import read_final_grades
+
+    hostile = ["=1+1.ipynb", "@SUM(A1).ipynb", "-x.ipynb", "plain.ipynb"]
+    spec = SimpleNamespace(questions=[SimpleNamespace(name="q1")], points_possible={"q1": 2.0},
+                           total_possible=2.0, sha256="ag")
+    results = {name: {"id": i, "total": -0.0 if i == 0 else 1.0, "percent": 0.5,
+                      "grading_status": "Completed", "results_json": "{}"}
+               for i, name in enumerate(hostile)}
+    gradebook = SimpleNamespace(
+        done_attempt=lambda path, sha, ag: results[Path(path).name],
+        questions_of=lambda attempt_id: [{"name": "q1", "score": 1.0}])
+    batch = [(str(tmp_path / "subs" / n), "sha", f"s{i}") for i, n in enumerate(hostile)]
+    assert write_outputs(tmp_path, gradebook, spec, batch) == len(hostile)
+    rows = _cells(tmp_path / "final_grades.csv")
+    assert all(_is_safe(c) for row in rows for c in row)
+    assert sorted(r[0] for r in rows[2:]) == sorted(csvsafe.neutralise(n) for n in hostile)
+    assert sorted(read_final_grades(tmp_path).rows) == sorted(hostile)
