@@ -223,7 +223,7 @@ def _owner(sub: _Submission, roster: Roster | None) -> tuple[str, Student, list[
                                               kind=c.kind, name=p.get("name") or None,
                                               email=p.get("email") or None,
                                               sid=p.get("sid") or None)) for p in c.group]
-            rec = _group_student(", ".join(p.display for p in people), c.submission_id or "")
+            rec = _group_student(" & ".join(p.display for p in people), c.submission_id or "")
             return rec.key, rec, people
         s = _student_from(c)
         return s.key, s, [] if c.anonymous_id else [s]

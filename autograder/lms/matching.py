@@ -133,7 +133,8 @@ def match_submission(c: Candidate, roster: Roster, user_id_field: str) -> Match:
                              f"not on the roster ({how.removeprefix('unmatched: ')})")
         if not found:
             return _unmatched("no submitter is on the roster", notes)
-        return Match(found, "group", (", ".join(s.display for s in found), ""), notes)
+        return Match(found, "group", (" & ".join(s.display for s in found), c.submission_id or ""),
+                     notes)
 
     notes: list[str] = []
     readings = [{"lms_user_id": c.lms_user_id, "name": c.name}, *c.alternatives]
