@@ -170,7 +170,7 @@ def _file_owner(file: str, roster: Roster) -> tuple[list[Student], str]:
     low = stem.casefold()
     for how, ids in (("student key", lambda s: {s.key}),
                      ("id", lambda s: {s.lms_id, s.sis_user_id, s.student_id, s.id_number,
-                                       s.participant_id, s.login, s.email,
+                                       s.participant_id, s.login, s.username, s.email,
                                        s.email.split("@")[0] if s.email else ""})):
         hits = [s for s in roster.students if low in {i.casefold() for i in ids(s) if i}]
         if len(hits) == 1:

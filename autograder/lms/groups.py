@@ -99,7 +99,8 @@ def read_memberships(rows: list[list[str]], source: str) -> list[Membership]:
 _RULES: tuple[Callable[[Membership, Student], bool], ...] = (
     lambda m, s: bool(m.canvas_user_id) and norm_id(s.lms_id) == m.canvas_user_id,
     lambda m, s: bool(m.email) and m.email in {norm_email(s.email), norm_email(s.login)},
-    lambda m, s: bool(m.login) and m.login.casefold() in {s.login.casefold(), norm_email(s.email)},
+    lambda m, s: bool(m.login) and m.login.casefold() in {s.login.casefold(), s.username.casefold(),
+                                                          norm_email(s.email)},
     lambda m, s: bool(m.sis_user_id) and m.sis_user_id in {norm_id(s.sis_user_id),
                                                            norm_id(s.student_id)},
     lambda m, s: bool(m.id_number) and m.id_number == norm_id(s.id_number),

@@ -81,7 +81,8 @@ def _by_person(person: dict[str, Any], roster: Roster) -> tuple[list[Student], s
     sid = norm_id(person.get("sid"))
     if sid:
         hits = [s for s in roster.students if sid in {norm_id(s.student_id), norm_id(s.sis_user_id),
-                                                      norm_id(s.id_number), norm_id(s.login)}]
+                                                      norm_id(s.id_number), norm_id(s.login),
+                                                      norm_id(s.username)}]
         if len(hits) == 1:
             return hits, "student id"
     names = [n for n in person.get("names", [person.get("name")]) if n]

@@ -170,7 +170,7 @@ def parse_moodle_time(text: str) -> datetime | None:
 IDENTIFIERS: dict[str, tuple[str, Callable[[Student], str]]] = {
     "email": ("Email address", lambda s: s.email or (s.login if "@" in s.login else "")),
     "idnumber": ("ID number", lambda s: s.id_number),
-    "username": ("Username", lambda s: s.login),
+    "username": ("Username", lambda s: s.username or s.login),
 }
 """--identifier -> (the column, named as Moodle's "Map to" list names the field; its value)"""
 

@@ -3,9 +3,10 @@
 Recognised (auto-detected from the header; sources in docs/lms.md): every roster layout of the
 LMS adapters in ``lms.registry`` (gradebook exports, group set exports, grading worksheets),
 then the plain layout: ``name`` (or ``first name``/``last name``) with ``email``, ``sid`` /
-``student id`` (the institution's id; ``id`` means the same), ``section``, ``group`` (the
-student's group for group assignments) and an LMS's user id under the column names its adapter
-declares (``roster_id_columns``). Matching submissions to these people is ``lms.matching``.
+``student id`` (the SIS id), ``id`` (an id of the institution's: kept as ``student_id`` and
+never taken for an LMS's), ``username``, ``section``, ``group`` (the student's group for group
+assignments) and an LMS's user id under the column names its adapter declares
+(``roster_id_columns``, e.g. ``canvas user id``). Matching submissions to these people is ``lms.matching``.
 """
 
 from __future__ import annotations
@@ -46,7 +47,9 @@ class Student:
     submitted_at: str = ""
     """submission time an LMS roster states (Moodle worksheet 'Last modified (submission)')"""
     student_id: str = ""
-    """the institution's student id from a plain roster (``id``/``sid`` column)"""
+    """a plain roster's ``id`` column: an id of the institution's, never compared with an LMS's"""
+    username: str = ""
+    """a plain roster's ``username``/``login`` column (Moodle's username)"""
     group: str = ""
     """the student's group for group assignments ('' = in no group)"""
     group_id: str = ""
@@ -165,9 +168,9 @@ def read_by_header(rows: list[list[str]], fmt: str, path: Path) -> Roster:
         s = Student(
             key="", name=name, first=first, last=last,
             lms_id=norm_id(pick(r, *lms_id_columns)),
-            sis_user_id=norm_id(pick(r, "sis user id")),
-            student_id=norm_id(pick(r, "sid", "student id", "id")),
-            login=pick(r, "username", "login", "sis login id"),
+            sis_user_id=norm_id(pick(r, "sid", "student id", "sis user id")),
+            student_id=norm_id(pick(r, "id")),
+            username=pick(r, "username", "login"),
             email=pick(r, "email address", "email", "e-mail"),
             id_number=norm_id(pick(r, "id number", "idnumber")),
             section=pick(r, "section", "sections"),
