@@ -170,7 +170,7 @@ def test_grader_final_grades_neutralises_file_names_and_export_reads_them_back(t
                       "grading_status": "Completed", "results_json": "{}"}
                for i, name in enumerate(hostile)}
     gradebook = SimpleNamespace(
-        done_attempt=lambda path, sha, ag: results[Path(path).name],
+        result_attempt=lambda path, sha, ag: results[Path(path).name],
         questions_of=lambda attempt_id: [{"name": "q1", "score": 1.0}])
     batch = [(str(tmp_path / "subs" / n), "sha", f"s{i}") for i, n in enumerate(hostile)]
     assert write_outputs(tmp_path, gradebook, spec, batch) == len(hostile)
