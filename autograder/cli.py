@@ -25,10 +25,10 @@ def _register() -> None:
     main.add_command(build_command)
     main.add_command(demo_command)
     main.add_command(gradescope_check_command)
-    from autograder.grading.cli import grade_command
+    from autograder.grading.command import grade_command
 
     main.add_command(grade_command)
-    from autograder.lms.cli import collect_command, export_group, manual_group
+    from autograder.lms.commands import collect_command, export_group, manual_group
 
     main.add_command(collect_command)
     main.add_command(export_group)

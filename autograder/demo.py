@@ -5,17 +5,18 @@
    made from the solutions: correct, partly wrong, blank, erroring, crashing, late, malicious,
    and a few resubmissions (:mod:`autograder.democlass`), packed as a Canvas "Download
    Submissions" zip;
-3. per assignment: ``mlphys collect`` (match files to the roster, pick the latest attempt),
-   ``mlphys grade`` (sandboxed), the manual-grading round trip (sheets filled in by a simulated
-   TA), ``mlphys export canvas|moodle|csv`` with a late policy, feedback pages, class report;
+3. per assignment: collect (match files to the roster; Canvas zips each current attempt), grade
+   (sandboxed), the manual-grading round trip (sheets filled in by a simulated TA), exports for
+   Canvas, Moodle and Otter's CSV with a late policy, feedback pages, class report;
 4. print where everything is and a one-screen summary.
 
+Each step calls the Python function behind its ``mlphys`` subcommand and writes the equivalent
+command line and its output to ``demo.log`` (so the log shows how to redo any step by hand).
 Everything is deterministic in ``--seed``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
@@ -31,11 +32,12 @@ import click
 import nbformat
 import numpy as np
 
+from autograder import csvsafe
 from autograder.answer_key import write_answer_key
-from autograder.build import ASSIGNMENTS, available, build_many
+from autograder.build import ASSIGNMENTS, BuiltAssignment, available, build_many
 
 if TYPE_CHECKING:  # the demo's class generator loads the quiz engine (and matplotlib): lazily
-    from autograder.democlass import Student, Submission
+    from autograder.democlass import DemoStudent, DemoSubmission
 
 DUE = datetime(2026, 11, 20, 23, 59, tzinfo=UTC)
 CANVAS_COURSE_ASSIGNMENT_IDS = 4_200_000
@@ -56,54 +58,70 @@ class AssignmentOutcome:
     seconds: float
 
 
-def canvas_sortable(student: Student) -> str:
-    """Canvas names download files by the sortable name, lowercased, without punctuation."""
+def canvas_sortable(student: DemoStudent) -> str:
+    """Canvas names download files by the sortable name, lowercased, word characters only."""
     name = f"{student.last}, {student.first}".lower()
-    return "".join(ch for ch in name if ch.isalnum())
+    return "".join(ch for ch in name if ch.isalnum() or ch == "_")
 
 
-def write_canvas_roster(students: list[Student], assignments: list[str], path: Path) -> Path:
-    """A Canvas gradebook export: Student, ID, SIS User ID, SIS Login ID, Section, columns."""
+def points_possible(built: BuiltAssignment) -> float:
+    """What an assignment is worth in the LMS: its autograded and its manually graded points."""
+    from autograder.grading import load_autograder
+    from autograder.lms.questions import read_master
+
+    manual = read_master(ASSIGNMENTS / built.name / f"{built.name}.ipynb", require_manual=False)
+    return load_autograder(built.autograder_zip).total_possible + sum(q.points for q in manual.manual)
+
+
+def write_canvas_roster(students: list[DemoStudent], assignments: dict[str, float],
+                        path: Path) -> Path:
+    """A Canvas gradebook export: Student, ID, SIS User ID, SIS Login ID, Section, one column per
+    assignment, and the Points Possible row (Canvas writes two decimals)."""
     columns = [f"{a} ({CANVAS_COURSE_ASSIGNMENT_IDS + i})" for i, a in enumerate(assignments)]
     with path.open("w", newline="", encoding="utf-8-sig") as f:
-        w = csv.writer(f)
+        w = csvsafe.writer(f)
         w.writerow(["Student", "ID", "SIS User ID", "SIS Login ID", "Section", *columns])
-        w.writerow(["    Points Possible", "", "", "", "", *[""] * len(columns)])
+        w.writerow(["    Points Possible", "", "", "", "",
+                    *[f"{points:.2f}" for points in assignments.values()]])
         for s in students:
             w.writerow([f"{s.last}, {s.first}", s.user_id, s.sis_id, s.login, s.section,
                         *[""] * len(columns)])
     return path
 
 
-def write_canvas_download(submissions: list[Submission], assignment: str, path: Path) -> Path:
-    """Canvas "Download Submissions": <sortablename>[_late]_<userid>_<attachmentid>_<file>."""
+def write_canvas_download(submissions: list[DemoSubmission], assignment: str, path: Path) -> Path:
+    """Canvas "Download Submissions": <sortablename>[_LATE]_<userid>_<attachmentid>_<file>.
+
+    Like Canvas, only each student's current attempt is in the zip; a resubmitted file of the
+    same name was renamed by Canvas to ``<name>-1.ipynb``."""
     attachment = 9_000_000
+    current: dict[int, DemoSubmission] = {}
+    for sub in sorted(submissions, key=lambda s: s.submitted_at):
+        current[sub.student.user_id] = sub
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
-        for sub in sorted(submissions, key=lambda s: s.submitted_at):
+        for sub in sorted(current.values(), key=lambda s: s.submitted_at):
             attachment += 17
-            late = "_late" if sub.submitted_at > DUE else ""  # Canvas lowercases its LATE marker
+            late = "_LATE" if sub.submitted_at > DUE else ""
             who = f"{canvas_sortable(sub.student)}{late}_{sub.student.user_id}"
-            name = f"{who}_{attachment}_{assignment}.ipynb"
+            copy = f"-{sub.attempt - 1}" if sub.attempt > 1 else ""
+            name = f"{who}_{attachment}_{assignment}{copy}.ipynb"
             name = unicodedata.normalize("NFC", name)
             info = zipfile.ZipInfo(name, date_time=sub.submitted_at.timetuple()[:6])
             zf.writestr(info, nbformat.writes(sub.notebook))
     return path
 
 
-def _mlphys(args: list[str], log: io.TextIOBase) -> None:
-    """Run an ``mlphys`` subcommand in-process with its output going to the demo log."""
-    from autograder.cli import main
-
+def _log(log: io.TextIOBase, args: list[str], lines: list[str]) -> None:
+    """The equivalent ``mlphys`` command line of a step and what that command would print."""
     log.write(f"\n$ mlphys {' '.join(args)}\n")
-    with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
-        main.main(args=args, prog_name="mlphys", standalone_mode=False)
+    log.writelines(f"{line}\n" for line in lines)
 
 
 def _fill_sheets_like_a_ta(sheets: list[Path], rng: np.random.Generator) -> None:
     """A simulated TA: most answers get most of the points, blank answers get none."""
     for sheet in sheets:
         with sheet.open(encoding="utf-8-sig", newline="") as f:
-            rows = list(csv.DictReader(f))
+            rows = [{k: csvsafe.restore(v) for k, v in r.items()} for r in csv.DictReader(f)]
         for row in rows:
             top = float(row["max_points"])
             answered = row["answer"].strip() not in {"", "...", PLACEHOLDER}
@@ -112,7 +130,7 @@ def _fill_sheets_like_a_ta(sheets: list[Path], rng: np.random.Generator) -> None
             row["comment"] = ("no answer" if not answered else
                               "good" if points >= 0.8 * top else "see rubric")
         with sheet.open("w", encoding="utf-8-sig", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(rows[0].keys()) if rows else ["student_key"])
+            w = csvsafe.dict_writer(f, list(rows[0].keys()) if rows else ["student_key"])
             w.writeheader()
             w.writerows(rows)
 
@@ -127,12 +145,52 @@ def _has_manual_questions(master: Path) -> bool:
         return False
 
 
-def run_assignment(name: str, built, roster: list[Student], roster_csv: Path, out: Path,
+def _export_grades(name: str, index: int, grades: Path, roster_csv: Path, exports: Path,
+                   log: io.TextIOBase) -> None:
+    """Canvas and Moodle import files, Otter's CSV and the grade report, with a late policy."""
+    from autograder.lms.exporters import otter_csv, report_csv, summary_lines, write_grade_file
+    from autograder.lms.grades import load_assignment_grades
+    from autograder.lms.late import LatePolicy
+    from autograder.lms.registry import adapter
+
+    due, grace, per_day = DUE.strftime("%Y-%m-%dT%H:%M:%SZ"), "1h", "10%"
+    policy = LatePolicy.from_options(due=due, grace=grace, penalty_per_day=per_day)
+    assignment_grades = load_assignment_grades(grades, policy, roster=roster_csv)
+    notes = [f"warning: {w}" for w in assignment_grades.warnings + assignment_grades.problems]
+    common = ["--grades", str(grades), "--roster", str(roster_csv), "--due", due, "--grace", grace,
+              "--penalty-per-day", per_day, "--missing-as-zero", "--allow-incomplete"]
+    fields = {"canvas": {"assignment_name": name,
+                         "assignment_id": str(CANVAS_COURSE_ASSIGNMENT_IDS + index)},
+              "moodle": {"assignment_name": name, "identifier": "username"}}
+    files = {"canvas": "canvas-import.csv", "moodle": "moodle-import.csv", "csv": "final_grades.csv"}
+    for lms, file in files.items():
+        out = exports / file
+        if lms == "csv":
+            text = otter_csv(assignment_grades, missing_as_zero=True)
+        else:
+            text = adapter(lms).export(assignment_grades, missing_as_zero=True, due=policy.due,
+                                       **fields[lms])
+        write_grade_file(out, text)
+        args = ["export", lms, *common]
+        for key, value in fields.get(lms, {}).items():
+            args += [f"--{key.replace('_', '-')}", value]
+        args += ["--out", str(out)]
+        if lms == "canvas":
+            report = exports / "grade-report.csv"
+            write_grade_file(report, report_csv(assignment_grades), bom=True)
+            args += ["--report", str(report)]
+        _log(log, args, [*notes, *summary_lines(assignment_grades),
+                         f"wrote {out} ({len(assignment_grades.rows)} students, out of "
+                         f"{assignment_grades.total_possible:g} points)"])
+
+
+def run_assignment(name: str, built, roster: list[DemoStudent], roster_csv: Path, out: Path,
                    rng: np.random.Generator, jobs: int, log: io.TextIOBase, index: int) -> AssignmentOutcome:
     from autograder.democlass import class_submissions
-    from autograder.grading.batch import grade_batch
-    from autograder.grading.feedback import read_feedback
-    from autograder.lms.collect import load_collection
+    from autograder.grading import grade_batch, read_feedback
+    from autograder.lms.collect import collect, collection_report, load_collection
+    from autograder.lms.manual import export_manual_sheets, import_manual_scores
+    from autograder.lms.roster import read_roster
     from autograder.pages.class_report import write_class_report
     from autograder.pages.feedback import people_from_collection, write_feedback_pages
 
@@ -143,30 +201,27 @@ def run_assignment(name: str, built, roster: list[Student], roster_csv: Path, ou
     lms_dir.mkdir(parents=True, exist_ok=True)
     download = write_canvas_download(subs, name, lms_dir / "canvas-download.zip")
     grades = out / "graded" / name
-    _mlphys(["collect", "--lms", "canvas", str(download), "--roster", str(roster_csv),
-             "--out", str(grades)], log)
+    coll = collect("canvas", download, grades, read_roster(roster_csv))
+    _log(log, ["collect", "--lms", "canvas", str(download), "--roster", str(roster_csv),
+               "--out", str(grades)], collection_report(coll, grades))
     summary = grade_batch(built.autograder_zip, [grades / "submissions"], grades, jobs=jobs,
                           cell_timeout=60, timeout=300, progress=False)
     sheets_dir = grades / "manual-sheets"
     master = ASSIGNMENTS / name / f"{name}.ipynb"
     if _has_manual_questions(master):
-        _mlphys(["manual", "export", "--master", str(master), "--grades", str(grades),
-                 "--out", str(sheets_dir)], log)
+        written = export_manual_sheets(master, grades, sheets_dir)
+        _log(log, ["manual", "export", "--master", str(master), "--grades", str(grades),
+                   "--out", str(sheets_dir)], [f"wrote {p}" for p in written])
     sheets = sorted(sheets_dir.glob("*.csv"))
     if sheets:
         _fill_sheets_like_a_ta(sheets, rng)
-        _mlphys(["manual", "import", "--grades", str(grades), *map(str, sheets)], log)
-    late = ["--due", DUE.strftime("%Y-%m-%dT%H:%M:%SZ"), "--grace", "1h", "--penalty-per-day", "10%"]
+        rows, notes = import_manual_scores(grades, sheets)
+        _log(log, ["manual", "import", "--grades", str(grades), *map(str, sheets)],
+             [*(f"note: {n}" for n in notes),
+              f"imported {len(rows)} manual score(s) from {len(sheets)} sheet(s)"])
     exports = lms_dir / "exports"
     exports.mkdir(exist_ok=True)
-    common = ["--grades", str(grades), "--roster", str(roster_csv), *late, "--missing-as-zero",
-              "--allow-incomplete"]
-    _mlphys(["export", "canvas", *common, "--assignment-name", name, "--assignment-id",
-             str(CANVAS_COURSE_ASSIGNMENT_IDS + index), "--out", str(exports / "canvas-import.csv"),
-             "--report", str(exports / "grade-report.csv")], log)
-    _mlphys(["export", "moodle", *common, "--assignment-name", name,
-             "--out", str(exports / "moodle-import.csv")], log)
-    _mlphys(["export", "csv", *common, "--out", str(exports / "final_grades.csv")], log)
+    _export_grades(name, index, grades, roster_csv, exports, log)
     collection = load_collection(grades / "collection.json")
     people = people_from_collection(collection)
     pages = write_feedback_pages(grades, out / "feedback" / name, name, people)
@@ -245,7 +300,8 @@ def demo_command(out_dir: Path, students: int, names: str | None, jobs: int | No
     key = write_answer_key(out_dir / "answer-key")
     roster = make_roster(students, rng)
     (out_dir / "lms").mkdir(parents=True, exist_ok=True)
-    roster_csv = write_canvas_roster(roster, selected, out_dir / "lms" / "canvas-roster.csv")
+    roster_csv = write_canvas_roster(roster, {n: points_possible(built[n]) for n in selected},
+                                     out_dir / "lms" / "canvas-roster.csv")
     click.echo(f"[2/4] a class of {students} students: {roster_csv}")
     outcomes = []
     log_path = out_dir / "demo.log"
@@ -268,4 +324,4 @@ where things are (under {out_dir}/):
   lms/<a>/exports/canvas-import.csv, moodle-import.csv, final_grades.csv, grade-report.csv
   feedback/<a>/<student>.html                      one feedback page per student
   report/<a>/index.html                            class report (plots, failures, outliers)
-  demo.log                                         every mlphys step the demo ran""")
+  demo.log                                         every step as its mlphys command and output""")

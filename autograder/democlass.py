@@ -49,7 +49,7 @@ ID_LINE = re.compile(r'^student_id = "demo\.student".*$', re.M)
 
 
 @dataclass(frozen=True)
-class Student:
+class DemoStudent:
     user_id: int
     sis_id: str
     login: str
@@ -66,7 +66,7 @@ class Student:
         return f"{self.login}@uni.example"
 
 
-def make_roster(n: int, rng: np.random.Generator) -> list[Student]:
+def make_roster(n: int, rng: np.random.Generator) -> list[DemoStudent]:
     """n students with unique names, Canvas-like user ids and SIS ids."""
     pairs = [(f, s) for f in FIRST for s in LAST]
     chosen = rng.choice(len(pairs), size=n, replace=False)
@@ -74,15 +74,15 @@ def make_roster(n: int, rng: np.random.Generator) -> list[Student]:
     for k, index in enumerate(sorted(chosen)):
         first, last = pairs[index]
         login = re.sub(r"[^a-z]", "", (first[0] + last).lower().encode("ascii", "ignore").decode())
-        students.append(Student(user_id=100_000 + 37 * k, sis_id=f"S{2026_000 + k}",
+        students.append(DemoStudent(user_id=100_000 + 37 * k, sis_id=f"S{2026_000 + k}",
                                 login=f"{login}{k}", first=first, last=last,
                                 section=f"Tutorial {1 + k % 3}"))
     return students
 
 
 @dataclass
-class Submission:
-    student: Student
+class DemoSubmission:
+    student: DemoStudent
     kind: str
     notebook: nbformat.NotebookNode
     submitted_at: datetime
@@ -97,7 +97,7 @@ def load_mutations(assignment_dir: Path) -> list[dict]:
 
 
 def as_student_work(solutions: nbformat.NotebookNode, student_nb: nbformat.NotebookNode,
-                    student: Student, wrong_letters: set[str] = frozenset()) -> nbformat.NotebookNode:
+                    student: DemoStudent, wrong_letters: set[str] = frozenset()) -> nbformat.NotebookNode:
     """The solutions as this student would hand them in (no reference, no hidden tests)."""
     nb = copy.deepcopy(solutions)
     nb.metadata = copy.deepcopy(student_nb.metadata)
@@ -145,7 +145,7 @@ def apply_mutation(nb: nbformat.NotebookNode, mutation: dict) -> bool:
     return hit
 
 
-def _blank(student_nb: nbformat.NotebookNode, student: Student) -> nbformat.NotebookNode:
+def _blank(student_nb: nbformat.NotebookNode, student: DemoStudent) -> nbformat.NotebookNode:
     nb = copy.deepcopy(student_nb)
     for cell in nb.cells:
         if cell.cell_type == "code" and re.match(r"^student_id = \.\.\.", cell.source):
@@ -179,10 +179,10 @@ def class_submissions(
     assignment_dir: Path,
     solutions_path: Path,
     student_path: Path,
-    roster: list[Student],
+    roster: list[DemoStudent],
     due: datetime,
     rng: np.random.Generator,
-) -> list[Submission]:
+) -> list[DemoSubmission]:
     """One or two submissions per student, kinds in realistic proportions (deterministic in rng)."""
     solutions = nbformat.read(solutions_path, as_version=4)
     student_nb = nbformat.read(student_path, as_version=4)
@@ -200,7 +200,7 @@ def class_submissions(
     for k, (student, kind) in enumerate(zip(roster, kinds, strict=True)):
         on_time = due - timedelta(hours=float(rng.uniform(1, 72)))
 
-        def partial(student: Student = student) -> tuple[nbformat.NotebookNode, list[str]]:
+        def partial(student: DemoStudent = student) -> tuple[nbformat.NotebookNode, list[str]]:
             options = [("letter", q) for q in letter_questions] + [("mutation", m) for m in mutations]
             picks = [options[i] for i in rng.choice(len(options), size=min(len(options),
                                                     int(rng.integers(1, 4))), replace=False)]
@@ -214,8 +214,8 @@ def class_submissions(
 
         if k in resubmitters and kind in {"correct", "partial"}:
             first, applied = partial()
-            out.append(Submission(student, "partial", first, on_time - timedelta(days=1), 1, applied))
-            out.append(Submission(student, "correct", as_student_work(solutions, student_nb, student),
+            out.append(DemoSubmission(student, "partial", first, on_time - timedelta(days=1), 1, applied))
+            out.append(DemoSubmission(student, "correct", as_student_work(solutions, student_nb, student),
                                   on_time, 2))
             continue
         mutated: list[str] = []
@@ -239,5 +239,5 @@ def class_submissions(
             nb = _inject(as_student_work(solutions, student_nb, student), "import os\nos._exit(3)")
         else:
             nb = _inject(as_student_work(solutions, student_nb, student), MALICIOUS, where=0.95)
-        out.append(Submission(student, kind, nb, when, 1, mutated))
+        out.append(DemoSubmission(student, kind, nb, when, 1, mutated))
     return out

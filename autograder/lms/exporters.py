@@ -1,15 +1,7 @@
-"""Writers for the grade files each LMS imports (layouts and sources in docs/lms.md).
+"""Grade files that are not one LMS's: Otter's ``final_grades.csv`` layout and the instructor's
+report, plus the number and cell formatting every LMS module's writer shares (each LMS's own
+import layout lives in its module: ``canvas``, ``moodle``, ``gradescope``).
 
-* Canvas gradebook import: ``Student, ID, SIS User ID, SIS Login ID, Section, <Name> (<id>)``
-  then a ``    Points Possible`` row, then one row per student. Canvas's importer
-  (``GradebookImporter``) finds students by ``ID`` first, then SIS ids, then name, and the
-  assignment by the ``(id)`` in the column title.
-* Moodle "Import grades from CSV": any columns, mapped on upload; we write ``First name,
-  Last name, ID number, Email address, <grade item>, Feedback`` so "Map from" can be *Email
-  address* (or *ID number*) and the feedback column maps to the item's feedback.
-* Gradescope: the columns of an assignment's "Download Grades" CSV (``First Name, Last Name,
-  SID, Email, Total Score, Max Points, Status, Submission ID, Submission Time,
-  Lateness (H:M:S)``, then one column per question).
 * Otter ``final_grades.csv``: ``file``, questions (sorted, as Otter does), ``total_points_earned``,
   ``percent_correct``, ``grading_status``; first data row ``points-per-question``.
 
@@ -19,20 +11,15 @@ submission, or not graded) unless ``missing_as_zero``.
 
 from __future__ import annotations
 
-import csv
 import io
-from collections.abc import Callable
-from datetime import datetime, timedelta
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from autograder.lms.errors import LmsError
-from autograder.lms.grades import Gradebook, GradeRow
-from autograder.lms.names import split_name
+from autograder import csvsafe
 
-CANVAS_STUDENT_COLUMNS = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
-CANVAS_POINTS_LABEL = "    Points Possible"
-GRADESCOPE_COLUMNS = ["First Name", "Last Name", "SID", "Email", "Total Score", "Max Points",
-                      "Status", "Submission ID", "Submission Time", "Lateness (H:M:S)"]
+if TYPE_CHECKING:
+    from autograder.lms.grades import AssignmentGrades, GradeRow
+
 OTTER_POINTS_LABEL = "points-per-question"
 
 
@@ -44,82 +31,48 @@ def num(x: float | None) -> str:
     return "0" if s in ("-0", "") else s
 
 
-def _total(row: GradeRow, missing_as_zero: bool) -> str:
+def exported_rows(gb: AssignmentGrades, missing_as_zero: bool) -> list[GradeRow]:
+    """The students an LMS grade file has a row for: those with a grade, and with
+    ``missing_as_zero`` also those without any submission (as 0).
+
+    Why not everyone: an LMS reads a blank cell as "no grade" and REMOVES a grade already there
+    (Canvas) or stores an empty grade (Moodle), so a row for a student we have no grade for
+    would erase a grade typed by hand. Students who submitted but have no grade yet (not
+    graded, or several files and none chosen) never get a row, not even a 0."""
+    return [r for r in gb.rows
+            if r.total is not None or (missing_as_zero and r.status == "no submission")]
+
+
+def total_cell(row: GradeRow, missing_as_zero: bool, factor: float = 1.0) -> str:
+    """A student's total as an LMS cell (times ``factor`` for the LMS's scale): blank (or 0)
+    when there is no grade."""
     t = row.total
     if t is None:
         return "0" if missing_as_zero else ""
-    return num(t)
+    return num(t * factor)
 
 
-def _writer() -> tuple[io.StringIO, Any]:
+def csv_writer() -> tuple[io.StringIO, Any]:
+    """A text buffer and a formula-safe writer into it (names and comments are people's text)."""
     buf = io.StringIO()
-    return buf, csv.writer(buf, lineterminator="\n")
+    return buf, csvsafe.writer(buf, lineterminator="\n")
 
 
-def canvas_csv(gb: Gradebook, assignment_name: str, assignment_id: str,
-               missing_as_zero: bool = False) -> str:
-    if not assignment_name:
-        raise LmsError("Canvas needs --assignment-name (the assignment's title in Canvas)")
-    if not str(assignment_id).strip().isdigit():
-        raise LmsError("Canvas needs --assignment-id, the number in the assignment's URL "
-                       "(.../assignments/<id>)")
-    buf, w = _writer()
-    w.writerow([*CANVAS_STUDENT_COLUMNS, f"{assignment_name} ({assignment_id})"])
-    w.writerow([CANVAS_POINTS_LABEL, "", "", "", "", num(gb.total_possible)])
-    for r in gb.rows:
-        s = r.student
-        w.writerow([s.name, s.lms_id, s.sis_user_id, s.login, s.section, _total(r, missing_as_zero)])
-    return buf.getvalue()
-
-
-def moodle_csv(gb: Gradebook, assignment_name: str, missing_as_zero: bool = False) -> str:
-    if not assignment_name:
-        raise LmsError("Moodle needs --assignment-name (the grade column to map to)")
-    buf, w = _writer()
-    w.writerow(["First name", "Last name", "ID number", "Email address", assignment_name,
-                "Feedback"])
-    for r in gb.rows:
-        s = r.student
-        first, last = (s.first, s.last) if (s.first or s.last) else split_name(s.name)
-        w.writerow([first, last, s.id_number, s.email, _total(r, missing_as_zero), r.comment])
-    return buf.getvalue()
-
-
-def _hms(td: timedelta | None) -> str:
-    if td is None or td <= timedelta(0):
-        return "00:00:00"
-    secs = int(td.total_seconds())
-    return f"{secs // 3600:02d}:{secs % 3600 // 60:02d}:{secs % 60:02d}"
-
-
-def gradescope_csv(gb: Gradebook, missing_as_zero: bool = False, due: datetime | None = None) -> str:
-    buf, w = _writer()
-    qcols = [f"{q} ({num(gb.possible[q])} pts)" for q in gb.questions]
-    w.writerow([*GRADESCOPE_COLUMNS, *qcols])
-    for r in gb.rows:
-        s = r.student
-        first, last = (s.first, s.last) if (s.first or s.last) else split_name(s.name)
-        status = {"no submission": "Missing", "not graded": "Ungraded"}.get(r.status, "Graded")
-        lateness = _hms(r.timestamp - due) if (r.timestamp and due) else "00:00:00"
-        scores = [num(r.auto[q]) if q in r.auto else (num(r.manual[q][0]) if q in r.manual else "")
-                  for q in gb.questions]
-        w.writerow([first, last, s.sis_user_id or s.id_number or s.lms_id, s.email,
-                    _total(r, missing_as_zero), num(gb.total_possible), status,
-                    r.file.rsplit(".", 1)[0] if r.file else "",
-                    r.timestamp.isoformat() if r.timestamp else "", lateness, *scores])
-    return buf.getvalue()
-
-
-def otter_csv(gb: Gradebook, missing_as_zero: bool = False) -> str:
+def otter_csv(gb: AssignmentGrades, missing_as_zero: bool = False) -> str:
     qs = sorted(gb.questions)
-    buf, w = _writer()
+    buf, w = csv_writer()
     w.writerow(["file", *qs, "total_points_earned", "percent_correct", "grading_status"])
     w.writerow([OTTER_POINTS_LABEL, *(num(gb.possible[q]) for q in qs), num(gb.total_possible),
                 "1", "--"])
     rows = []
+    seen_files: set[str] = set()
     for r in gb.rows:
-        if r.file is None and not missing_as_zero:
+        if r.status == "ambiguous" or (r.file is None and not missing_as_zero):
             continue
+        if r.file is not None and r.file in seen_files:
+            continue  # a group's file: one row, as the grader wrote it
+        if r.file is not None:
+            seen_files.add(r.file)
         total = r.total if r.total is not None else 0.0
         pct = total / gb.total_possible if gb.total_possible else 0.0
         scores = [num(r.auto.get(q, r.manual.get(q, (0.0, ""))[0])) for q in qs]
@@ -130,13 +83,13 @@ def otter_csv(gb: Gradebook, missing_as_zero: bool = False) -> str:
     return buf.getvalue()
 
 
-def report_csv(gb: Gradebook) -> str:
+def report_csv(gb: AssignmentGrades) -> str:
     """Everything behind each grade, for the instructor (not for an LMS)."""
-    buf, w = _writer()
-    w.writerow(["student_key", "student", "file", "status", "submitted_at", "days_late",
+    buf, w = csv_writer()
+    w.writerow(["student_key", "student", "group", "file", "status", "submitted_at", "days_late",
                 "late_basis", "raw_total", "late_penalty", "total", "possible", *gb.questions])
     for r in gb.rows:
-        w.writerow([r.student.key, r.student.display, r.file or "", r.status,
+        w.writerow([r.student.key, r.student.display, r.group, r.file or "", r.status,
                     r.timestamp.isoformat() if r.timestamp else "",
                     r.late.days_late if r.late else "", r.late.basis if r.late else "",
                     num(r.raw_total) if r.total is not None else "", num(r.penalty),
@@ -146,6 +99,20 @@ def report_csv(gb: Gradebook) -> str:
     return buf.getvalue()
 
 
-EXPORTERS: dict[str, Callable[..., str]] = {
-    "canvas": canvas_csv, "moodle": moodle_csv, "gradescope": gradescope_csv, "csv": otter_csv,
-}
+def summary_lines(gb: AssignmentGrades) -> list[str]:
+    """The per-student table ``mlphys export`` prints (and the demo logs)."""
+    lines = [f"{'student':<28} {'status':<14} {'raw':>8} {'late':>5} {'penalty':>8} {'total':>8}"]
+    for r in gb.rows:
+        days = r.late.days_late if r.late else 0
+        lines.append(f"{r.student.display[:28]:<28} {r.status[:14]:<14} "
+                     f"{num(r.raw_total) if r.total is not None else '':>8} {days:>5} "
+                     f"{('-' + num(r.penalty)) if r.penalty else '':>8} {num(r.total):>8}")
+    return lines
+
+
+def write_grade_file(path: str | Path, text: str, bom: bool = False) -> None:
+    """Write a grade file (UTF-8, parents created; ``bom`` for spreadsheets: Excel shows
+    accents)."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(("\ufeff" if bom else "") + text, encoding="utf-8", newline="")

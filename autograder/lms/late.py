@@ -87,6 +87,19 @@ class LatePolicy:
         if self.grace < timedelta(0):
             raise LmsError("the grace period cannot be negative")
 
+    @classmethod
+    def from_options(cls, due: str | None = None, grace: str = "0m", penalty_per_day: str = "0",
+                     penalty_cap: str | None = None, late_flag_days: int = 1) -> LatePolicy:
+        """The policy of ``mlphys export``'s options (``--due``, ``--grace``, ...), as text."""
+        per_day, kind = parse_penalty(penalty_per_day)
+        cap = None
+        if penalty_cap is not None:
+            cap, cap_kind = parse_penalty(penalty_cap)
+            if cap_kind != kind and per_day:
+                raise LmsError("--penalty-cap must use the same unit as --penalty-per-day")
+        return cls(due=parse_due(due) if due else None, grace=parse_duration(grace),
+                   per_day=per_day, kind=kind, cap=cap, flagged_days=late_flag_days)
+
     @property
     def active(self) -> bool:
         return self.per_day > 0

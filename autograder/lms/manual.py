@@ -1,10 +1,8 @@
 """The manual grading round trip: sheets out (one CSV per manual question), scores back in.
 
-Storage: our own tables in the grading directory's ``gradebook.sqlite`` (the grader's file;
-its tables are untouched): ``lms_manual_questions`` (name, position, max_points, prompt) and
-``lms_manual_scores`` (student_key, question, points, comment, sheet, sheet_row, imported_at).
-Why there: one file holds everything about a grading run, and SQLite gives an all-or-nothing
-import -- a sheet with one bad row changes nothing.
+Storage: the manual-grading tables of the grading directory's ``gradebook.sqlite``
+(``grading.batch.gradebook.ManualStore`` owns them): questions with their maximum points, and
+scores with comments, all-or-nothing per import -- a sheet with one bad row changes nothing.
 
 Sheets are UTF-8 with a BOM (so Excel shows accents) and read back with either ',' or ';'
 (Excel writes ';' in locales with decimal commas; '2,5' is read as 2.5).
@@ -14,107 +12,28 @@ from __future__ import annotations
 
 import csv
 import io
-import sqlite3
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from autograder import csvsafe
+from autograder.grading.batch.gradebook import ManualStore
+from autograder.grading.model import ManualQuestion
 from autograder.lms.errors import LmsError
-from autograder.lms.questions import ManualQuestion, MasterInfo, find_answers, read_notebook
+from autograder.lms.questions import MasterInfo, find_answers, read_notebook
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS lms_manual_questions (
-    name TEXT PRIMARY KEY,
-    position INTEGER NOT NULL,
-    max_points REAL NOT NULL,
-    prompt TEXT
-);
-CREATE TABLE IF NOT EXISTS lms_manual_scores (
-    student_key TEXT NOT NULL,
-    question TEXT NOT NULL REFERENCES lms_manual_questions(name),
-    points REAL NOT NULL,
-    comment TEXT,
-    sheet TEXT,
-    sheet_row INTEGER,
-    imported_at REAL NOT NULL,
-    PRIMARY KEY (student_key, question)
-);
-"""
 SHEET_COLUMNS = ["student_key", "student", "question", "answer", "images", "points", "max_points",
                  "comment"]
 EXCEL_CELL_LIMIT = 32000
-GRADEBOOK_FILE = "gradebook.sqlite"
 
 
-class ManualStore:
-    """Manual questions and scores in ``<grades dir>/gradebook.sqlite``."""
-
-    def __init__(self, grades_dir: str | Path):
-        d = Path(grades_dir)
-        if not d.is_dir():
-            raise LmsError(f"grading directory not found: {d}")
-        self.path = d / GRADEBOOK_FILE
-        self.conn = sqlite3.connect(str(self.path), timeout=60, isolation_level=None)
-        self.conn.execute("PRAGMA foreign_keys=ON")
-        self.conn.executescript(SCHEMA)
-
-    def close(self) -> None:
-        self.conn.close()
-
-    def __enter__(self) -> ManualStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def set_questions(self, questions: Iterable[ManualQuestion]) -> None:
-        qs = list(questions)
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            for q in qs:
-                self.conn.execute(
-                    "INSERT INTO lms_manual_questions (name, position, max_points, prompt)"
-                    " VALUES (?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET position=excluded.position,"
-                    " max_points=excluded.max_points, prompt=excluded.prompt",
-                    (q.name, q.position, q.points, q.prompt))
-            self.conn.execute("COMMIT")
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-
-    def questions(self) -> list[ManualQuestion]:
-        rows = self.conn.execute(
-            "SELECT name, max_points, prompt, position FROM lms_manual_questions ORDER BY position"
-        ).fetchall()
-        return [ManualQuestion(r[0], float(r[1]), r[2] or "", int(r[3])) for r in rows]
-
-    def scores(self) -> dict[str, dict[str, tuple[float, str]]]:
-        """student_key -> question -> (points, comment)"""
-        out: dict[str, dict[str, tuple[float, str]]] = {}
-        for key, q, pts, comment in self.conn.execute(
-                "SELECT student_key, question, points, comment FROM lms_manual_scores"):
-            out.setdefault(key, {})[q] = (float(pts), comment or "")
-        return out
-
-    def put_scores(self, rows: list[tuple[str, str, float, str, str, int]]) -> None:
-        """(student_key, question, points, comment, sheet, row) rows, all or none."""
-        now = time.time()
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            for key, q, pts, comment, sheet, row in rows:
-                self.conn.execute(
-                    "INSERT INTO lms_manual_scores (student_key, question, points, comment, sheet,"
-                    " sheet_row, imported_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
-                    " ON CONFLICT(student_key, question) DO UPDATE SET points=excluded.points,"
-                    " comment=excluded.comment, sheet=excluded.sheet, sheet_row=excluded.sheet_row,"
-                    " imported_at=excluded.imported_at",
-                    (key, q, pts, comment, sheet, row, now))
-            self.conn.execute("COMMIT")
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
+def open_manual_store(grades_dir: str | Path) -> ManualStore:
+    """The manual-grading tables of a grading directory (LmsError if there is no directory)."""
+    d = Path(grades_dir)
+    if not d.is_dir():
+        raise LmsError(f"grading directory not found: {d}")
+    return ManualStore(d)
 
 
 @dataclass
@@ -125,9 +44,13 @@ class SheetStudent:
     """the collected submission (None: no submission)"""
 
 
-def _notebook_bytes(path: Path) -> bytes:
+def notebook_of(path: Path) -> bytes:
     """The notebook of a collected file (an .ipynb, or the one notebook of an Otter zip)."""
-    from autograder.grading.submissions import Submission, SubmissionError, read_notebook_bytes
+    from autograder.grading.otter.submissions import (
+        Submission,
+        SubmissionError,
+        read_notebook_bytes,
+    )
 
     try:
         data, _ = read_notebook_bytes(Submission(path))
@@ -148,14 +71,14 @@ def export_sheets(master: MasterInfo, students: list[SheetStudent], out_dir: str
             answers[s.key] = {}
             continue
         try:
-            nb = read_notebook(_notebook_bytes(s.notebook))
+            nb = read_notebook(notebook_of(s.notebook))
             answers[s.key] = find_answers(nb, master)
         except LmsError as e:
             answers[s.key] = {"__error__": str(e)}
     paths = []
     for q in master.manual:
         buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\r\n")
+        w = csvsafe.writer(buf, lineterminator="\r\n")
         w.writerow(SHEET_COLUMNS)
         for s in students:
             a = answers[s.key]
@@ -209,7 +132,7 @@ def read_sheets(paths: Iterable[str | Path], questions: dict[str, ManualQuestion
         text = p.read_bytes().decode("utf-8-sig", errors="replace")
         first = text.split("\n", 1)[0]
         delim = ";" if first.count(";") > first.count(",") else ","
-        reader = csv.reader(io.StringIO(text), delimiter=delim)
+        reader = (csvsafe.restore_row(r) for r in csv.reader(io.StringIO(text), delimiter=delim))
         header = [h.strip().lower() for h in next(reader, [])]
         need = {"student_key", "question", "points"}
         if not need <= set(header):
@@ -254,4 +177,52 @@ def read_sheets(paths: Iterable[str | Path], questions: dict[str, ManualQuestion
         shown = errors[:20]
         more = f"\n  ... and {len(errors) - 20} more" if len(errors) > 20 else ""
         raise LmsError("manual sheets not imported (nothing changed):\n  " + "\n  ".join(shown) + more)
+    return rows, notes
+
+
+def _collection_entries(grades_dir: str | Path, collection: str | Path | None
+                        ) -> tuple[dict[str, Any], Path]:
+    """collection.json (default: the grading directory's) and the folder it lives in."""
+    from autograder.lms.collect import COLLECTION_FILE, load_collection
+
+    path = Path(collection) if collection else Path(grades_dir) / COLLECTION_FILE
+    coll = load_collection(path)
+    base = path.parent if path.suffix == ".json" else path
+    return coll, base
+
+
+def export_manual_sheets(master: str | Path, grades_dir: str | Path, out_dir: str | Path,
+                         collection: str | Path | None = None) -> list[Path]:
+    """``mlphys manual export``: record the master's manual questions in the gradebook and
+    write one sheet per question for the collected students; returns the sheet paths."""
+    from autograder.lms.collect import SUBMISSIONS_DIR
+    from autograder.lms.questions import read_master
+    from autograder.lms.roster import Student
+
+    info = read_master(master)
+    coll, base = _collection_entries(grades_dir, collection)
+    students = []
+    for e in coll["entries"]:
+        s = Student.from_json(e["student"])
+        nb = base / SUBMISSIONS_DIR / e["file"]
+        students.append(SheetStudent(s.key, s.display, nb if nb.exists() else None))
+    with open_manual_store(grades_dir) as store:
+        store.set_questions(info.manual)
+    return export_sheets(info, students, out_dir)
+
+
+def import_manual_scores(grades_dir: str | Path, sheets: Iterable[str | Path],
+                         collection: str | Path | None = None
+                         ) -> tuple[list[tuple[str, str, float, str, str, int]], list[str]]:
+    """``mlphys manual import``: merge filled-in sheets into the gradebook, all rows or none;
+    returns the imported rows and notes about rows left ungraded."""
+    coll, _ = _collection_entries(grades_dir, collection)
+    keys = {e["student"]["key"] for e in coll["entries"]}
+    with open_manual_store(grades_dir) as store:
+        questions = {q.name: q for q in store.questions()}
+        if not questions:
+            raise LmsError(f"no manual questions recorded in {store.path}: "
+                           "run 'mlphys manual export' first")
+        rows, notes = read_sheets(sheets, questions, keys)
+        store.put_scores(rows)
     return rows, notes

@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from autograder.grading.model import ManualQuestion
 from autograder.lms.errors import LmsError
 from autograder.lms.names import fold
 
@@ -31,15 +32,6 @@ BEGIN_RE = re.compile(r"<!--\s*BEGIN QUESTION\s*-->")
 END_RE = re.compile(r"<!--\s*END QUESTION\s*-->")
 ANSWER_TAG = "otter_answer_cell"
 PLACEHOLDER = "_Type your answer here, replacing this text._"
-
-
-@dataclass(frozen=True)
-class ManualQuestion:
-    name: str
-    points: float
-    prompt: str = ""
-    position: int = 0
-    """index among the master's questions that ``otter assign`` wraps (manual or export)"""
 
 
 @dataclass
@@ -68,8 +60,9 @@ def read_notebook(path_or_bytes: str | Path | bytes) -> dict[str, Any]:
     return nb
 
 
-def read_master(path: str | Path) -> MasterInfo:
-    """The manual questions of an Otter master notebook, with points and prompt text."""
+def read_master(path: str | Path, require_manual: bool = True) -> MasterInfo:
+    """The manual questions of an Otter master notebook, with points and prompt text
+    (LmsError when it has none, unless ``require_manual`` is False)."""
     nb = read_notebook(path)
     manual: list[ManualQuestion] = []
     wrapped: list[str] = []
@@ -96,7 +89,7 @@ def read_master(path: str | Path) -> MasterInfo:
             if isinstance(pts, dict) or pts is None:
                 raise LmsError(f"{path}: manual question {name} needs a number of points")
             manual.append(ManualQuestion(name, float(pts), prompt, len(wrapped) - 1))
-    if not manual:
+    if not manual and require_manual:
         raise LmsError(f"{path}: no manual question (no '# BEGIN QUESTION' cell with manual: true)")
     return MasterInfo(manual, wrapped)
 

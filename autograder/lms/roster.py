@@ -1,22 +1,12 @@
-"""Rosters: who is in the course, read from the CSV files the LMSs export, and matching of
-submissions to people.
+"""Rosters: who is in the course, read from the CSV files the LMSs export.
 
-Recognised (auto-detected from the header; sources in docs/lms.md):
-
-* Canvas gradebook export: ``Student, ID, [SIS User ID,] [SIS Login ID,] [Integration ID,]
-  [Root Account,] Section, <Assignment (id)>..., <score columns>``; a second row
-  ``Points Possible`` (and possibly ``Manual Posting``/``Muted`` rows) and the
-  ``Student, Test`` row of Student View are skipped. Canvas may write ';' as the delimiter.
-* Moodle grades export: ``First name, Last name, ID number, Institution, Department,
-  Email address, ...``.
-* Moodle grading worksheet (assignment "Download grading worksheet"): ``Identifier`` =
-  ``Participant <id>`` (the same id as the download folders), ``Full name``, ``Email address``,
-  ``Last modified (submission)``, ...
-* Plain: ``id, name, email`` (any order and case; ``first name``/``last name`` also accepted).
-
-Why matching is ordered LMS id -> email/SIS login -> name: ids are exact, emails nearly so, and
-names collide and get mangled (Canvas folds them into ``doejane``); a name match must also be
-unique, else the submission is reported as unmatched instead of guessed.
+Recognised (auto-detected from the header; sources in docs/lms.md): every roster layout of the
+LMS adapters in ``lms.registry`` (gradebook exports, group set exports, grading worksheets),
+then the plain layout: ``name`` (or ``first name``/``last name``) with ``email``, ``sid`` /
+``student id`` (the SIS id), ``id`` (an id of the institution's: kept as ``student_id`` and
+never taken for an LMS's), ``username``, ``section``, ``group`` (the student's group for group
+assignments) and an LMS's user id under the column names its adapter declares
+(``roster_id_columns``, e.g. ``canvas user id``). Matching submissions to these people is ``lms.matching``.
 """
 
 from __future__ import annotations
@@ -25,19 +15,14 @@ import csv
 import io
 import re
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from autograder.lms.errors import LmsError
-from autograder.lms.model import Candidate
-from autograder.lms.names import display_name, fold, name_keys, norm_email, norm_id, slug
+from autograder.lms.names import display_name, norm_id, slug
+from autograder.lms.scale import parse_points
 
-_SKIP_NAME = re.compile(r"^\s*(points possible|manual posting|muted|read only)\s*$", re.I)
-_TEST_STUDENT = re.compile(r"^\s*(student,\s*test|test student)\s*$", re.I)
-_CANVAS_ASSIGNMENT = re.compile(r"^(?P<title>.*\S)\s*\((?P<id>\d+)\)\s*$")
-_CANVAS_META = {"student", "id", "sis user id", "sis login id", "integration id", "root account",
-                "section"}
+PLAIN_FORMAT = "plain"
 
 
 @dataclass
@@ -47,7 +32,7 @@ class Student:
     key: str
     name: str
     lms_id: str = ""
-    """Canvas user id / plain roster id"""
+    """the LMS's own user id of this person (from a roster of that LMS)"""
     sis_user_id: str = ""
     login: str = ""
     """Canvas SIS Login ID"""
@@ -61,6 +46,13 @@ class Student:
     last: str = ""
     submitted_at: str = ""
     """submission time an LMS roster states (Moodle worksheet 'Last modified (submission)')"""
+    student_id: str = ""
+    """a plain roster's ``id`` column: an id of the institution's, never compared with an LMS's"""
+    username: str = ""
+    """a plain roster's ``username``/``login`` column (Moodle's username)"""
+    group: str = ""
+    """the student's group for group assignments ('' = in no group)"""
+    group_id: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -86,37 +78,16 @@ class Roster:
     path: str = ""
     skipped_rows: list[str] = field(default_factory=list)
     assignments: list[tuple[str, str]] = field(default_factory=list)
-    """Canvas: (title, id) of each assignment column in the export"""
+    """(title, id) of each assignment column of a gradebook export"""
+    points_possible: dict[str, float] = field(default_factory=dict)
+    """the LMS's maximum per assignment id ('' when the file is about one assignment)"""
+    ids_of: str = ""
+    """the LMS whose user ids the students' ``lms_id``/``participant_id`` hold ('' = none):
+    only then do submission ids and roster ids mean the same thing"""
 
-    def match(self, cand: Candidate) -> tuple[Student | None, str]:
-        """The student a candidate belongs to and how it was matched, or (None, why not)."""
-        if cand.lms_user_id:
-            uid = norm_id(cand.lms_user_id)
-            hits = [s for s in self.students
-                    if uid and uid in {norm_id(s.lms_id), norm_id(s.participant_id)}]
-            if len(hits) == 1:
-                return hits[0], "lms id"
-        email = norm_email(cand.email)
-        if email:
-            hits = [s for s in self.students if email in {norm_email(s.email), norm_email(s.login)}]
-            if len(hits) == 1:
-                return hits[0], "email"
-        if cand.sid:
-            sid = norm_id(cand.sid)
-            hits = [s for s in self.students
-                    if sid in {norm_id(s.sis_user_id), norm_id(s.id_number), norm_id(s.lms_id),
-                               norm_id(s.login)} - {""}]
-            if len(hits) == 1:
-                return hits[0], "student id"
-        if cand.name:
-            keys = name_keys(cand.name) | {fold(cand.name)}
-            hits = [s for s in self.students if keys & (name_keys(s.name) | name_keys(s.display))]
-            if len(hits) == 1:
-                return hits[0], "name"
-            if len(hits) > 1:
-                names = ", ".join(s.name for s in hits)
-                return None, f"name {cand.name!r} fits several students ({names})"
-        return None, "no student with this LMS id, email, student id or name"
+    @property
+    def has_groups(self) -> bool:
+        return any(s.group for s in self.students)
 
 
 def _sniff_delimiter(first_line: str) -> str:
@@ -125,7 +96,9 @@ def _sniff_delimiter(first_line: str) -> str:
     return best if counts[best] else ","
 
 
-def _read_rows(path: Path) -> list[list[str]]:
+def read_rows(path: Path) -> list[list[str]]:
+    """The non-empty rows of a CSV written by an LMS or a spreadsheet (UTF-8 with or without
+    BOM, else Windows-1252; ',' ';' or tab as found in the header)."""
     if not path.exists():
         raise LmsError(f"roster not found: {path}")
     raw = path.read_bytes()
@@ -161,39 +134,18 @@ def student_key(name: str, *ids: str) -> str:
     return f"{slug(display_name(name))}-{ident}" if ident else slug(display_name(name))
 
 
-def _canvas(rows: list[list[str]], path: Path) -> Roster:
-    header = [h.strip() for h in rows[0]]
-    low = [h.lower() for h in header]
-    col = {name: low.index(name) for name in _CANVAS_META if name in low}
-    section_at = col["section"]
-    assignments = []
-    for h in header[section_at + 1:]:
-        m = _CANVAS_ASSIGNMENT.match(h)
-        if m:
-            assignments.append((m["title"], m["id"]))
-    students, skipped = [], []
-    for i, r in enumerate(rows[1:], start=2):
-        def cell(name, r=r):
-            return (r[col[name]].strip() if name in col and col[name] < len(r) else "")
-        name = cell("student")
-        if _SKIP_NAME.match(name) or (not name and not cell("id")):
-            skipped.append(f"row {i}: {name.strip() or 'empty'} (not a student)")
-            continue
-        if _TEST_STUDENT.match(name):
-            skipped.append(f"row {i}: {name} (Canvas Student View test student)")
-            continue
-        s = Student(key="", name=name, lms_id=norm_id(cell("id")),
-                    sis_user_id=cell("sis user id"), login=cell("sis login id"),
-                    section=cell("section"))
-        if "@" in s.login:
-            s.email = s.login
-        s.key = student_key(name, s.lms_id, s.sis_user_id, s.login)
-        students.append(s)
-    return Roster("canvas", students, str(path), skipped, assignments)
+def read_by_header(rows: list[list[str]], fmt: str, path: Path) -> Roster:
+    """A roster whose columns are found by their names (Moodle's files, plain CSVs)."""
+    from autograder.lms.registry import LMS_ADAPTERS  # the LMS modules import this one
 
-
-def _by_header(rows: list[list[str]], fmt: str, path: Path) -> Roster:
     header = [h.strip().lower() for h in rows[0]]
+    lms_id_columns: list[str] = []
+    lms_ids_of = ""
+    for a in LMS_ADAPTERS.values():
+        found = [c for c in a.roster_id_columns if c in header]
+        if found and not lms_ids_of:
+            lms_ids_of = a.name
+            lms_id_columns = found
 
     def pick(r: list[str], *names: str) -> str:
         for n in names:
@@ -215,66 +167,67 @@ def _by_header(rows: list[list[str]], fmt: str, path: Path) -> Roster:
             participant = m.group(1) if m else ""
         s = Student(
             key="", name=name, first=first, last=last,
-            lms_id=norm_id(pick(r, "id", "user id", "canvas id", "lms id")),
+            lms_id=norm_id(pick(r, *lms_id_columns)),
             sis_user_id=norm_id(pick(r, "sid", "student id", "sis user id")),
+            student_id=norm_id(pick(r, "id")),
+            username=pick(r, "username", "login"),
             email=pick(r, "email address", "email", "e-mail"),
             id_number=norm_id(pick(r, "id number", "idnumber")),
-            section=pick(r, "section", "group", "groups"),
+            section=pick(r, "section", "sections"),
+            group=pick(r, "group", "team", "group name", "group_name"),
+            group_id=norm_id(pick(r, "group id", "group_id")),
             participant_id=participant,
             submitted_at=pick(r, "last modified (submission)"),
         )
-        if not (s.name or s.email or s.lms_id or s.id_number or s.participant_id):
+        if not (s.name or s.email or s.lms_id or s.id_number or s.participant_id or s.student_id):
             skipped.append(f"row {i}: no name, email or id")
             continue
         s.key = student_key(s.name or s.email, s.lms_id, s.id_number, s.sis_user_id,
-                            s.participant_id, s.email)
+                            s.student_id, s.participant_id, s.email)
         students.append(s)
-    return Roster(fmt, students, str(path), skipped)
+    roster = Roster(fmt, students, str(path), skipped)
+    max_grade = next((p for p in (parse_points(pick(r, "maximum grade")) for r in rows[1:])
+                      if p is not None), None)
+    if max_grade is not None:
+        roster.points_possible[""] = max_grade
+    if any(s.lms_id for s in students):
+        roster.ids_of = lms_ids_of
+    return roster
+
+
+def _is_plain(header: list[str]) -> bool:
+    names = {"name", "full name", "student", "first name", "firstname"}
+    ids = {"id", "sid", "student id", "email", "email address", "username", "login"}
+    return bool(names & set(header) and ids & set(header))
 
 
 def detect_format(header: list[str]) -> str | None:
+    """The name of the first roster layout (LMS layouts, then plain) this header fits."""
+    from autograder.lms.registry import roster_formats  # the LMS modules import this one
+
     low = [h.strip().lower() for h in header]
-    if len(low) > 2 and "student" in low[0] and low[1] == "id" and any("section" in h for h in low):
-        return "canvas"
-    if "identifier" in low and "full name" in low:
-        return "moodle-worksheet"
-    if "first name" in low and "last name" in low and ("email address" in low or "id number" in low):
-        return "moodle"
-    names = {"name", "full name", "student", "first name", "firstname"}
-    ids = {"id", "sid", "student id", "email", "email address"}
-    if names & set(low) and ids & set(low):
-        return "plain"
-    return None
+    for fmt in roster_formats():
+        if fmt.detect(low):
+            return fmt.name
+    return PLAIN_FORMAT if _is_plain(low) else None
 
 
 def read_roster(path: str | Path) -> Roster:
     """Read a roster CSV in any recognised layout; LmsError names the layouts when none fits."""
+    from autograder.lms.registry import roster_formats
+
     p = Path(path)
-    rows = _read_rows(p)
+    rows = read_rows(p)
     fmt = detect_format(rows[0])
     if fmt is None:
         raise LmsError(
             f"roster {p}: header {rows[0][:6]} is not a Canvas gradebook export (Student, ID, ..., "
             "Section), a Moodle grades export (First name, Last name, ..., Email address), a Moodle "
             "grading worksheet (Identifier, Full name, ...) or a plain id,name,email CSV")
-    roster = _canvas(rows, p) if fmt == "canvas" else _by_header(rows, fmt, p)
+    readers = {f.name: f.read for f in roster_formats()}
+    reader = readers.get(fmt, lambda rows, p: read_by_header(rows, PLAIN_FORMAT, p))
+    roster = reader(rows, p)
     if not roster.students:
         raise LmsError(f"roster {p} has no student rows")
     _unique_keys(roster.students)
     return roster
-
-
-_MOODLE_TIME_FORMATS = (
-    "%A, %d %B %Y, %I:%M %p", "%A, %d %B %Y, %H:%M", "%d %B %Y, %I:%M %p", "%d %B %Y, %H:%M",
-)
-
-
-def parse_moodle_time(text: str) -> datetime | None:
-    """Moodle's English 'Monday, 1 January 2024, 10:05 AM' (local time, no zone), or None."""
-    t = " ".join(text.split())
-    for fmt in _MOODLE_TIME_FORMATS:
-        try:
-            return datetime.strptime(t, fmt)
-        except ValueError:
-            continue
-    return None

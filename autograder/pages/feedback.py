@@ -1,6 +1,6 @@
 """One HTML feedback page per student, safe to hand out.
 
-Built only from :func:`autograder.grading.feedback.read_feedback`, which never carries hidden
+Built only from :func:`autograder.grading.read_feedback`, which never carries hidden
 test code, expected values or the student's own exception text for hidden tests: a page shows
 per question the score, the grader's status, the public tests' output, and the names and
 one-line messages of the hidden tests that failed.
@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from autograder.grading.feedback import QuestionFeedback, SubmissionFeedback, read_feedback
+from autograder.grading.batch.feedback import QuestionFeedback, SubmissionFeedback, read_feedback
 from autograder.html import page
 from autograder.lms.roster import Student
 

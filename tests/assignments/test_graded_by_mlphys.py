@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 
 from autograder.democlass import apply_mutation, as_student_work, load_mutations, make_roster
-from autograder.grading.batch import grade_batch
-from autograder.grading.feedback import read_feedback
+from autograder.grading import grade_batch, read_feedback
 from tests.assignments.conftest import otter_scores, source_dir
 
 CASES = ["quiz02-python-numpy", "hw02-backprop", "hw04-feedforward"]

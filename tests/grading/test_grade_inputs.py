@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from mlgrade_support import ag_zip, build_notebook, nb_json, write_zip
 
-from autograder.grading.notebook import CellStep, CheckStep, load_notebook, plan
-from autograder.grading.otter_zip import AutograderZipError, load_autograder
-from autograder.grading.submissions import (
+from autograder.grading.otter.autograder_zip import AutograderZipError, load_autograder
+from autograder.grading.otter.notebook import CellStep, CheckStep, load_notebook, plan
+from autograder.grading.otter.submissions import (
     Submission,
     SubmissionError,
     discover,

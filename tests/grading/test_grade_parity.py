@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from mlgrade_support import ag_zip, build_notebook, otter_run, otter_scores, write_nb
 
-from autograder.grading.batch import grade_batch
-from autograder.grading.testrun import WITHHELD
+from autograder.grading import grade_batch
+from autograder.grading.otter.testrun import WITHHELD
 
 pytestmark = pytest.mark.slow
 

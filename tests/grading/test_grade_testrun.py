@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 from mlgrade_support import ag_zip
 
-from autograder.grading.gradescope import gradescope_dict
-from autograder.grading.otter_zip import load_autograder
-from autograder.grading.testrun import StudentGlobals, not_run, run_question
+from autograder.grading.otter.autograder_zip import load_autograder
+from autograder.grading.otter.results_json import gradescope_dict
+from autograder.grading.otter.testrun import StudentGlobals, not_run, run_question
 
 OK = load_autograder(ag_zip("demo_ok"))
 EXC = load_autograder(ag_zip("demo_exc"))

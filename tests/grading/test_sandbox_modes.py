@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 from sandbox_fixtures.helpers import FAST, IS_ROOT, new_slot, open_sandbox, slot_uid
 
-from autograder.grading import sandbox as sandbox_module
-from autograder.grading.sandbox import Limits, Sandbox, SandboxDied, available_mode
+from autograder.grading.sandbox import Limits, Sandbox, SandboxDied, available_mode, host
 
 EXPECTED_ENV = {"PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "MPLBACKEND", "MPLCONFIGDIR",
                 "IPYTHONDIR", "PYTHONDONTWRITEBYTECODE", "OMP_NUM_THREADS",
@@ -79,13 +78,13 @@ def as_non_root(monkeypatch: pytest.MonkeyPatch) -> None:
     (A root grader without namespaces drops to the slot uid instead; this machine's
     interpreter lives under /root, which that uid cannot read, so it refuses to start.)
     """
-    monkeypatch.setattr(sandbox_module.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(host.os, "geteuid", lambda: 1000)
 
 
 def test_basic_mode_as_root_never_runs_student_code_as_root(tmp_path: Path) -> None:
     if not IS_ROOT:
         return
-    if sandbox_module._usable_by_others(sys.executable):
+    if host.usable_by_others(sys.executable):
         with open_sandbox(tmp_path, FAST, mode="basic") as box:
             box.run_cell("import os\nuid = os.getuid()")
             assert box.namespace["uid"] == slot_uid(box)
@@ -119,7 +118,7 @@ def test_basic_mode_interrupts_and_limits(tmp_path: Path, as_non_root: None) -> 
 
 
 def test_user_namespace_mode_when_the_kernel_allows_it(tmp_path: Path) -> None:
-    if not sandbox_module._probe("userns"):
+    if not host.probe("userns"):
         with pytest.raises(SandboxDied), open_sandbox(tmp_path, FAST, mode="userns"):
             pass
         return

@@ -15,8 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autograder.grading import protocol
-from autograder.grading.protocol import ProtocolError
+from autograder.grading.sandbox import channel, values
+from autograder.grading.sandbox.channel import ProtocolError
 
 
 def _no_handle(obj: object) -> dict:
@@ -29,9 +29,9 @@ def _no_module(obj: object) -> None:
 
 def roundtrip(value: object) -> object:
     """Encode as the runner does, go through JSON text, decode as the grader does."""
-    encoded = protocol.encode_value(value, _no_handle, _no_module)
-    message = protocol.parse_payload(json.dumps({"op": "ok", "v": encoded}).encode())
-    return protocol.decode_value(message["v"], lambda i, t, f: ("H", i, t), _fake_module)
+    encoded = values.encode_value(value, _no_handle, _no_module)
+    message = channel.parse_payload(json.dumps({"op": "ok", "v": encoded}).encode())
+    return values.decode_value(message["v"], lambda i, t, f: ("H", i, t), _fake_module)
 
 
 def _fake_module(name: str) -> str:
@@ -100,16 +100,16 @@ def test_subclasses_and_foreign_objects_become_handles() -> None:
 
 
 def test_too_big_values_are_refused_by_the_encoder() -> None:
-    with pytest.raises(protocol.TooBigError):
-        protocol.encode_value(["x" * 1000] * 100_000, _no_handle, _no_module)
+    with pytest.raises(values.TooBigError):
+        values.encode_value(["x" * 1000] * 100_000, _no_handle, _no_module)
     looped: list = []
     looped.extend([looped, looped])
-    with pytest.raises(protocol.TooBigError):
-        protocol.encode_value(looped, _no_handle, _no_module)
+    with pytest.raises(values.TooBigError):
+        values.encode_value(looped, _no_handle, _no_module)
 
 
 def _decode(obj: object) -> object:
-    return protocol.decode_value(obj, lambda i, t, f: ("H", i), _fake_module)
+    return values.decode_value(obj, lambda i, t, f: ("H", i), _fake_module)
 
 
 def _npy(array: np.ndarray) -> str:
@@ -162,32 +162,32 @@ def test_lying_array_header_is_refused_before_allocation() -> None:
 
 def test_deep_nesting_and_bad_frames() -> None:
     deep: object = 1
-    for _ in range(protocol.MAX_DEPTH + 5):
+    for _ in range(values.MAX_DEPTH + 5):
         deep = [deep]
     with pytest.raises(ProtocolError):
         _decode(deep)
     for payload in (b"\xff\xfe", b"[1,2]", b'{"op": 3}', b"{" * 100_000, b'{"op":"x"',
                     b'{"op":"ok","v":1' + b"9" * 5000 + b"}"):
         with pytest.raises(ProtocolError):
-            protocol.parse_payload(payload)
+            channel.parse_payload(payload)
     with pytest.raises(ProtocolError, match="items"):
-        protocol.parse_payload(b"[" + b"0," * (protocol.MAX_ITEMS + 1) + b"0]")
+        channel.parse_payload(b"[" + b"0," * (channel.MAX_ITEMS + 1) + b"0]")
 
 
 def test_frame_reader_refuses_oversized_header_and_reports_eof() -> None:
     read_fd, write_fd = os.pipe()
     try:
-        os.write(write_fd, struct.pack(">I", protocol.MAX_FRAME_BYTES + 1) + b"xx")
+        os.write(write_fd, struct.pack(">I", channel.MAX_FRAME_BYTES + 1) + b"xx")
         with pytest.raises(ProtocolError, match="announces"):
-            protocol.FrameReader(read_fd).read(deadline=None)
+            channel.FrameReader(read_fd).read(deadline=None)
     finally:
         os.close(read_fd)
         os.close(write_fd)
     read_fd, write_fd = os.pipe()
     os.write(write_fd, struct.pack(">I", 10) + b"abc")
     os.close(write_fd)
-    with pytest.raises(protocol.PeerClosedError):
-        protocol.FrameReader(read_fd).read(deadline=None)
+    with pytest.raises(channel.PeerClosedError):
+        channel.FrameReader(read_fd).read(deadline=None)
     os.close(read_fd)
 
 
@@ -197,8 +197,8 @@ def test_frame_reader_times_out_on_a_partial_frame() -> None:
     read_fd, write_fd = os.pipe()
     os.write(write_fd, struct.pack(">I", 10) + b"abc")
     started = time.monotonic()
-    with pytest.raises(protocol.FrameTimeoutError):
-        protocol.FrameReader(read_fd).read(deadline=time.monotonic() + 0.2)
+    with pytest.raises(channel.FrameTimeoutError):
+        channel.FrameReader(read_fd).read(deadline=time.monotonic() + 0.2)
     assert time.monotonic() - started < 2
     os.close(read_fd)
     os.close(write_fd)
@@ -206,11 +206,11 @@ def test_frame_reader_times_out_on_a_partial_frame() -> None:
 
 def test_frames_roundtrip_through_a_pipe() -> None:
     read_fd, write_fd = os.pipe()
-    message = {"op": "ok", "value": protocol.encode_value(np.arange(200_000), _no_handle,
+    message = {"op": "ok", "value": values.encode_value(np.arange(200_000), _no_handle,
                                                           _no_module)}
-    writer = threading.Thread(target=protocol.write_frame, args=(write_fd, message))
+    writer = threading.Thread(target=channel.write_frame, args=(write_fd, message))
     writer.start()
-    got = protocol.FrameReader(read_fd).read(deadline=None)
+    got = channel.FrameReader(read_fd).read(deadline=None)
     writer.join()
     np.testing.assert_array_equal(_decode(got["value"]), np.arange(200_000))
     os.close(read_fd)
@@ -219,10 +219,10 @@ def test_frames_roundtrip_through_a_pipe() -> None:
 
 def test_no_unsafe_deserializers_in_trusted_modules() -> None:
     """The trusted side must never unpickle, dill-load or eval what the sandbox sends."""
-    import autograder.grading.remote as remote
-    import autograder.grading.sandbox as sandbox
+    import autograder.grading.sandbox.remote as remote
+    import autograder.grading.sandbox.sandbox as sandbox
 
-    for module in (protocol, sandbox, remote):
+    for module in (channel, values, sandbox, remote):
         source = Path(module.__file__).read_text(encoding="utf-8")
         for word in ("import pickle", "import dill", "eval(", "exec(", "allow_pickle=True",
                      "marshal"):

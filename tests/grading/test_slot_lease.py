@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from autograder.grading.jail import processes_of_uid
 from autograder.grading.sandbox import SLOT_UID_BASE, SlotLease
+from autograder.grading.sandbox.jail import processes_of_uid
 
 IS_ROOT = os.geteuid() == 0
 pytestmark = pytest.mark.skipif(not IS_ROOT, reason="slot uids are only used by a root grader")

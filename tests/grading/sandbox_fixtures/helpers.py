@@ -8,8 +8,8 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from autograder.grading.jail import processes_of_uid
 from autograder.grading.sandbox import SLOT_UID_BASE, Limits, Sandbox
+from autograder.grading.sandbox.jail import processes_of_uid
 
 IS_ROOT = os.geteuid() == 0
 

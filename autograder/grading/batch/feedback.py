@@ -1,0 +1,98 @@
+"""Read graded results back from a gradebook, in a form safe to show students.
+
+For the LMS export and feedback pages: per submission and question, the score, the status, the
+public tests' output, and for hidden tests only their names and whether/why they failed
+("wrong result", "the test ran out of time", ...). Hidden test code, expected values and the
+student's own exception text for hidden tests are never part of these objects (the gradebook
+keeps them in instructor-only columns that ``GradebookReader`` never selects).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from autograder.grading.batch.gradebook import GradebookReader
+
+
+@dataclass(frozen=True)
+class CaseFeedback:
+    name: str
+    hidden: bool
+    points: float
+    passed: bool
+    message: str
+    """Otter's message for public cases; a one-line redacted message for hidden ones"""
+
+
+@dataclass(frozen=True)
+class QuestionFeedback:
+    name: str
+    score: float
+    possible: float
+    status: str
+    reason: str | None
+    public_output: str
+    """Otter's public-only summary for this question (what ``grader.check`` shows students)"""
+    cases: tuple[CaseFeedback, ...] = ()
+
+    @property
+    def failed_hidden(self) -> list[CaseFeedback]:
+        return [c for c in self.cases if c.hidden and not c.passed]
+
+
+@dataclass(frozen=True)
+class SubmissionFeedback:
+    path: str
+    submission_id: str
+    sha256: str
+    autograder_sha256: str
+    grading_status: str
+    total: float
+    possible: float
+    percent: float
+    graded_at: float
+    attempts: int
+    questions: tuple[QuestionFeedback, ...] = field(default=())
+
+
+def read_feedback(
+    where: str | Path,
+    submission: str | Path | None = None,
+    autograder_sha256: str | None = None,
+) -> list[SubmissionFeedback]:
+    """Latest committed result of each submission in the gradebook at ``where`` (an output
+    directory or the ``gradebook.sqlite`` file), optionally only ``submission`` (a path) and
+    only results made with the autograder zip of the given sha256."""
+    with GradebookReader(where) as gradebook:
+        wanted = None if submission is None else str(Path(submission).resolve())
+        out = []
+        for a in gradebook.latest_results(wanted, autograder_sha256):
+            questions = []
+            for q in gradebook.public_questions(a["id"]):
+                cases = tuple(
+                    CaseFeedback(c["name"], bool(c["hidden"]), c["points"], bool(c["passed"]),
+                                 c["public_message"])
+                    for c in gradebook.public_cases(a["id"], q["name"])
+                )
+                questions.append(QuestionFeedback(
+                    q["name"], q["score"], q["possible"], q["status"], q["reason"],
+                    q["public_summary"] or "", cases,
+                ))
+            out.append(SubmissionFeedback(
+                path=a["submission_path"], submission_id=a["submission_id"],
+                sha256=a["submission_sha256"], autograder_sha256=a["autograder_sha256"],
+                grading_status=a["grading_status"], total=a["total"], possible=a["possible"],
+                percent=a["percent"], graded_at=a["finished_at"],
+                attempts=gradebook.attempt_count(a["submission_path"]),
+                questions=tuple(questions),
+            ))
+        return out
+
+
+def numpy_repr_failures(where: str | Path) -> dict[str, tuple[int, int]]:
+    """question -> (failing cases, submissions) that fail only by NumPy 2's scalar repr (tests
+    whose expected output was recorded under NumPy 1; ``--numpy-legacy-repr`` grades them as
+    NumPy 1 would)."""
+    with GradebookReader(where) as reader:
+        return reader.numpy_repr_failures()
