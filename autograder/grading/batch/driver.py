@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import fcntl
-import os
-import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -23,7 +20,16 @@ from typing import Any
 
 from autograder.grading.batch.gradebook import GRADEBOOK_FILE, Gradebook
 from autograder.grading.batch.outputs import CSV_FILE, submission_ids, write_outputs
-from autograder.grading.executors.local import WorkerConfig, WorkerPool
+from autograder.grading.executors.base import (
+    Event,
+    Executor,
+    Finished,
+    GradingJob,
+    GradingTask,
+    Lost,
+    Started,
+)
+from autograder.grading.executors.local import LocalExecutor
 from autograder.grading.model import COMPLETED, Limits, SubmissionResult
 from autograder.grading.otter.autograder_zip import load_autograder
 from autograder.grading.otter.grade_one import failed_result
@@ -112,10 +118,13 @@ def grade_batch(
     cell_timeout: float | None = None,
     max_notebook_bytes: int = DEFAULT_MAX_NOTEBOOK_BYTES,
     progress: bool = True,
+    executor: Executor | None = None,
 ) -> BatchSummary:
     """Grade ``submissions`` (files or directories) with ``autograder_zip`` into ``out_dir``.
 
-    Writes ``final_grades.csv``, ``results/<id>.json`` and ``gradebook.sqlite`` there. Raises
+    Writes ``final_grades.csv``, ``results/<id>.json`` and ``gradebook.sqlite`` there. The
+    grading itself runs on ``executor`` (default: ``LocalExecutor(jobs)``, worker processes on
+    this machine; ``executors.dask.DaskExecutor`` grades on a Dask cluster). Raises
     ``AutograderZipError`` (bad zip), ``FileNotFoundError`` (missing submission path) or
     :class:`BatchError` (nothing to grade, directory in use) for user mistakes; one
     submission's failure never raises: it becomes that submission's status.
@@ -135,11 +144,11 @@ def grade_batch(
         raise BatchError(f"another 'mlphys grade' is using {out}") from None
     if limits is None:
         limits = _default_limits(timeout, cell_timeout)
-    jobs = jobs or os.cpu_count() or 1
+    if executor is None:
+        executor = LocalExecutor(jobs)
     gb = Gradebook(out / GRADEBOOK_FILE)
-    scratch = Path(tempfile.mkdtemp(prefix="mlphys-grade-"))
     try:
-        run_id = gb.start_run(str(spec.path), spec.sha256, jobs, len(subs))
+        run_id = gb.start_run(str(spec.path), spec.sha256, executor.parallelism, len(subs))
         paths = [str(s.path) for s in subs]
         ids = submission_ids(paths)
         batch: list[tuple[str, str, str]] = []
@@ -157,6 +166,8 @@ def grade_batch(
         incomplete = 0
 
         def started(key: str, path: str, pid: int | None) -> None:
+            if key in attempts:  # tried again after its worker was lost
+                gb.interrupt_attempt(attempts[key])
             attempts[key] = gb.begin_attempt(run_id, path, ids[path], shas[path], spec.sha256, pid)
 
         def record(key: str, path: str, result: SubmissionResult) -> None:
@@ -168,21 +179,27 @@ def grade_batch(
             bar.advance(Path(path).name, f"{result.total:g}/{result.possible:g} "
                                          f"({result.grading_status[:60]})")
 
-        def finished(key: str, path: str, result: dict[str, Any]) -> None:
-            record(key, path, SubmissionResult.from_dict(result))
-
         def lost(key: str, path: str, why: str) -> None:
             record(key, path, failed_result(spec, f"error: {why}"))
 
-        cfg = WorkerConfig(
-            autograder_path=str(spec.path), autograder_sha256=spec.sha256,
-            limits=dataclasses.asdict(limits), scratch_root=str(scratch),
-            max_notebook_bytes=max_notebook_bytes,
-        )
+        def on_event(event: Event) -> None:
+            # the key of a task is its submission path
+            if isinstance(event, Started):
+                started(event.key, event.key, event.pid)
+            elif isinstance(event, Finished):
+                if event.key not in attempts:  # an executor that reports only results
+                    started(event.key, event.key, None)
+                record(event.key, event.key, event.result)
+            elif isinstance(event, Lost):
+                if event.key not in attempts:
+                    started(event.key, event.key, None)
+                lost(event.key, event.key, event.reason)
+
+        job = GradingJob(autograder_path=str(spec.path), autograder_sha256=spec.sha256,
+                         limits=limits, max_notebook_bytes=max_notebook_bytes)
         try:
-            if todo:
-                pool = WorkerPool(min(jobs, len(todo)), cfg)
-                pool.run(iter([(p, p) for p, _ in todo]), started, finished, lost)
+            executor.run(job, [GradingTask(key=p, path=p, sha256=sha) for p, sha in todo],
+                         on_event)
         finally:
             bar.close()
         rows = write_outputs(out, gb, spec, batch)
@@ -194,5 +211,4 @@ def grade_batch(
         )
     finally:
         gb.close()
-        shutil.rmtree(scratch, ignore_errors=True)
         lock.close()

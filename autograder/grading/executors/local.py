@@ -24,15 +24,27 @@ import dataclasses
 import json
 import os
 import selectors
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from autograder.grading.executors.base import (
+    Event,
+    Executor,
+    Finished,
+    GradingJob,
+    GradingTask,
+    Lost,
+    Started,
+)
+from autograder.grading.model import SubmissionResult
 from autograder.grading.sandbox.channel import (
     FrameReader,
     ProtocolError,
@@ -226,6 +238,36 @@ class WorkerPool:
             self._retire(w)
         self.workers = []
         self.selector.close()
+
+
+class LocalExecutor(Executor):
+    """The :class:`WorkerPool` behind the executor interface: ``jobs`` worker processes here."""
+
+    def __init__(self, jobs: int | None = None, quiet: bool = True):
+        self.jobs = max(1, jobs or os.cpu_count() or 1)
+        self.quiet = quiet
+
+    @property
+    def parallelism(self) -> int:
+        return self.jobs
+
+    def run(self, job: GradingJob, tasks: Sequence[GradingTask],
+            emit: Callable[[Event], None]) -> None:
+        if not tasks:
+            return
+        scratch = tempfile.mkdtemp(prefix="mlphys-grade-")
+        try:
+            cfg = WorkerConfig(
+                autograder_path=job.autograder_path, autograder_sha256=job.autograder_sha256,
+                limits=dataclasses.asdict(job.limits), scratch_root=scratch,
+                max_notebook_bytes=job.max_notebook_bytes)
+            WorkerPool(min(self.jobs, len(tasks)), cfg, quiet=self.quiet).run(
+                iter([(t.key, t.path) for t in tasks]),
+                lambda key, _path, pid: emit(Started(key, "local", pid)),
+                lambda key, _path, result: emit(Finished(key, SubmissionResult.from_dict(result))),
+                lambda key, _path, why: emit(Lost(key, why)))
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 if __name__ == "__main__":
