@@ -39,6 +39,11 @@ class GradingJob:
     max_notebook_bytes: int
 
 
+class ExecutorError(RuntimeError):
+    """The executor cannot grade at all (a cluster that cannot be reached or that dropped the
+    batch): one line for the user; the submissions not yet recorded are graded by a rerun."""
+
+
 class SubmissionChangedError(Exception):
     """The submission's bytes no longer have the hash the batch recorded for them."""
 
@@ -114,3 +119,6 @@ class Executor(ABC):
         """Grade ``tasks``; call ``emit`` in the calling thread for every event (see the module
         docstring for the guarantees). Stops every worker process it started before it returns
         or raises."""
+
+    def close(self) -> None:  # noqa: B027 - most executors hold nothing between batches
+        """Release what the executor holds between batches (a cluster connection)."""

@@ -1,0 +1,189 @@
+"""The Dask worker's side of ``DaskExecutor``: the one function the driver sends to a cluster.
+
+A Dask worker receives from the driver only calls of :func:`grade_on_worker` (by reference: the
+worker imports it from its own installation of this package) and plain data: the batch's
+settings, the autograder zip's bytes and each submission's name and bytes. Nothing the driver
+sends is unpickled into code, and no shared file system is assumed.
+
+Each thread of a Dask worker grades through a grading process of its own (``local.py``'s
+program, started once and reused; see ``grader_process`` for why a process), which grades in
+the same sandbox as ``mlphys grade`` on one machine. Per worker process the autograder zip is
+written once (checked against its sha256) to a private temporary directory; each submission's
+bytes are written there for the time of its grading.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from autograder.grading.executors.grader_process import GraderProcess, GraderProcessError
+from autograder.grading.executors.local import WorkerConfig
+
+STARTUP_SECONDS = 120.0
+"""How long a grading process may take to load the autograder zip."""
+
+
+def grading_deadline(limits: dict[str, Any]) -> float:
+    """Seconds after which a grading process that has not answered is presumed hung: the
+    sandbox's own limits end a submission well before (notebook, start-up and end-of-notebook
+    tests), so this only catches a grader bug, never a slow student."""
+    return 3 * float(limits["notebook_timeout"]) + float(limits["startup_timeout"]) + 60.0
+
+
+@dataclasses.dataclass
+class _Batch:
+    """The settings a grading process is started with (one autograder, one set of limits)."""
+
+    autograder_sha256: str
+    limits_json: str
+    max_notebook_bytes: int
+
+
+class _WorkerState:
+    """Per Dask worker process: the grading processes, the zip, the temporary directory."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.workdir = Path(tempfile.mkdtemp(prefix="mlphys-dask-worker-"))
+        self.batch: _Batch | None = None
+        self.idle: list[GraderProcess] = []
+        self.next_slot = 0
+        self.counter = 0
+        # PR_SET_PDEATHSIG follows the spawning thread: Dask's task threads may come and go,
+        # so grading processes are spawned from one thread that lives as long as the process
+        self.spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlphys-spawner")
+        atexit.register(self.shutdown)
+
+    def take(self, batch: _Batch, autograder: bytes) -> GraderProcess:
+        """An idle grading process for ``batch``, or a new one."""
+        with self.lock:
+            if batch != self.batch:
+                stale, self.idle = self.idle, []
+                self.batch = batch
+            else:
+                stale = []
+            zip_path = self.workdir / f"autograder-{batch.autograder_sha256}.zip"
+            if not zip_path.exists():
+                if hashlib.sha256(autograder).hexdigest() != batch.autograder_sha256:
+                    raise GraderProcessError("the autograder zip arrived damaged")
+                tmp = zip_path.with_suffix(".tmp")
+                tmp.write_bytes(autograder)
+                os.replace(tmp, zip_path)
+            process = self.idle.pop() if self.idle else None
+            if process is None:
+                slot = self.next_slot
+                self.next_slot += 1
+        for old in stale:
+            old.stop()
+        if process is not None:
+            if process.alive():
+                return process
+            slot = process.slot  # it died while idle: its slot (and scratch) is free
+        scratch = self.workdir / "scratch"
+        scratch.mkdir(exist_ok=True)
+        cfg = WorkerConfig(autograder_path=str(zip_path),
+                           autograder_sha256=batch.autograder_sha256,
+                           limits=json.loads(batch.limits_json), scratch_root=str(scratch),
+                           max_notebook_bytes=batch.max_notebook_bytes)
+        process = GraderProcess(cfg, slot)
+        self.spawner.submit(process.spawn).result()
+        process.wait_ready(STARTUP_SECONDS)
+        return process
+
+    def give_back(self, batch: _Batch, process: GraderProcess) -> None:
+        with self.lock:
+            keep = batch == self.batch and process.alive()
+            if keep:
+                self.idle.append(process)
+        if not keep:
+            process.stop()
+
+    def submission_dir(self) -> Path:
+        with self.lock:
+            self.counter += 1
+            n = self.counter
+        path = self.workdir / "in" / str(n)
+        path.mkdir(parents=True)
+        return path
+
+    def shutdown(self) -> None:
+        with self.lock:
+            idle, self.idle = self.idle, []
+        for process in idle:
+            process.stop(timeout=2)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+_STATE: _WorkerState | None = None
+_STATE_LOCK = threading.Lock()
+
+
+def _state() -> _WorkerState:
+    global _STATE
+    with _STATE_LOCK:
+        if _STATE is None:
+            _STATE = _WorkerState()
+        return _STATE
+
+
+def _safe_name(name: str) -> str:
+    base = os.path.basename(name.replace("\\", "/"))
+    return base if base not in ("", ".", "..") else "submission.ipynb"
+
+
+def autograder_bytes(data: bytes) -> bytes:
+    """The zip as a Dask task's result: a worker that needs it fetches it from one that has it,
+    and if every holder is lost the scheduler computes it again (scattered data would be
+    gone)."""
+    return data
+
+
+def grade_on_worker(settings: dict[str, Any], autograder: bytes, name: str, data: bytes,
+                    sha256: str, topic: str, ref: str) -> dict[str, Any]:
+    """Grade one submission on this Dask worker; the result as ``SubmissionResult.to_dict``.
+
+    ``settings``: ``autograder_sha256``, ``limits`` (``Limits`` as a dict),
+    ``max_notebook_bytes``. Announces the start on ``topic`` (``{"ref", "worker", "pid"}``).
+    Raises ``GraderProcessError`` when the grading process dies (the driver retries once).
+    """
+    from distributed import get_worker
+
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise GraderProcessError(f"the submission {name} arrived damaged")
+    state = _state()
+    batch = _Batch(settings["autograder_sha256"], json.dumps(settings["limits"], sort_keys=True),
+                   int(settings["max_notebook_bytes"]))
+    process = state.take(batch, autograder)
+    where = state.submission_dir()
+    try:
+        worker = get_worker()
+        worker.log_event(topic, {"ref": ref, "worker": worker.address, "pid": process.pid})
+        path = where / _safe_name(name)
+        path.write_bytes(data)
+        result = process.grade(ref, str(path), grading_deadline(settings["limits"]))
+    except BaseException:
+        with contextlib.suppress(Exception):
+            process.kill()
+        raise
+    finally:
+        shutil.rmtree(where, ignore_errors=True)
+    state.give_back(batch, process)
+    return result
+
+
+def isolation_mode() -> str:
+    """The sandbox mode this worker's machine gives (``jail``, ``userns`` or ``basic``)."""
+    from autograder.grading.sandbox.host import available_mode
+
+    return available_mode()
