@@ -119,17 +119,20 @@ class LoopbackCluster:
             client.wait_for_workers(n, timeout=timeout)
 
     def close(self) -> list[int]:
-        """Stop every process; return the tagged ones still alive after 20 s."""
-        for p in reversed(self.procs):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(p.pid, signal.SIGTERM)
-        for p in self.procs:
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
+        """Stop the workers, then the scheduler; return the tagged processes still alive after
+        that (20 s for the kernel to reap what died with them)."""
+        workers = [p for p in self.procs if p in self.workers]
+        for group in (workers, [p for p in self.procs if p not in workers]):
+            for p in group:
                 with contextlib.suppress(ProcessLookupError):
-                    os.killpg(p.pid, signal.SIGKILL)
-                p.wait()
+                    os.killpg(p.pid, signal.SIGTERM)
+            for p in group:
+                try:
+                    p.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(p.pid, signal.SIGKILL)
+                    p.wait()
         deadline = time.monotonic() + 20
         while tagged_processes(self.tag) and time.monotonic() < deadline:
             time.sleep(0.2)
