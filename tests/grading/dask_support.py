@@ -64,8 +64,10 @@ def parent(pid: int) -> int | None:
 
 
 class LoopbackCluster:
-    def __init__(self, root: Path, workers: int = 2, hidden: tuple[Path, ...] = ()):
+    def __init__(self, root: Path, workers: int = 2, hidden: tuple[Path, ...] = (),
+                 nanny: bool = False):
         self.root = root
+        self.nanny = nanny
         self.tag = f"{os.getpid()}-{time.monotonic_ns()}"
         self.env = dict(os.environ, **{TAG_VAR: self.tag})
         self.scheduler_file = root / "scheduler.json"
@@ -100,8 +102,10 @@ class LoopbackCluster:
 
     def add_worker(self, name: str) -> subprocess.Popen[bytes]:
         worker = [str(VENV_BIN / "dask"), "worker", "--scheduler-file", str(self.scheduler_file),
-                  "--host", "127.0.0.1", "--nthreads", "1", "--no-nanny", "--no-dashboard",
+                  "--host", "127.0.0.1", "--nthreads", "1", "--no-dashboard",
                   "--name", name, "--local-directory", str(self.root / f"local-{name}")]
+        if not self.nanny:  # the tests kill the worker process itself
+            worker.append("--no-nanny")
         if self.hidden:
             mounts = " && ".join(f"mount -t tmpfs -o size=4k tmpfs '{d}'" for d in self.hidden)
             cmd = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
