@@ -1,8 +1,8 @@
 """`mlphys grade` on a real Dask cluster (a scheduler and two workers on loopback).
 
-* A mixed batch (honest, wrong, hostile, malformed) gives the same final_grades.csv and
-  results files on Dask as on the local executor, with workers that cannot see the driver's
-  files (the submissions and the zip travel as bytes).
+* A mixed batch (honest, wrong, hostile, malformed, too large) gives the same
+  final_grades.csv and results files on Dask as on the local executor, with workers that
+  cannot see the driver's files (the submissions and the zip travel as bytes).
 * A worker killed with SIGKILL mid-batch: its submission is graded on the other worker and
   recorded once; its grading process and sandbox die with it.
 * The driver killed with SIGKILL mid-batch, then run again: every submission has exactly one
@@ -41,7 +41,7 @@ MIXED_ATTACKS = ("fool_allclose", "always_equal_objects", "read_hidden_tests",
                  "zip_otter_log_pickle", "forged_results_file", "exfil_hidden_message",
                  "infinite_loop", "sleep_ignoring_interrupts", "os_exit",
                  "kill_parent_and_group", "segfault", "network", "malformed_json", "empty_file",
-                 "several_notebooks", "wrong_assignment")
+                 "several_notebooks", "wrong_assignment", "huge_notebook")
 WRONG = {"q1": "def square(x):\n    return 2 * x"}
 
 
@@ -112,7 +112,8 @@ def test_mixed_batch_same_grades_as_local_with_workers_blind_to_the_driver_files
 
     local = grade_batch(zip_path, [subs], root / "local", executor=LocalExecutor(2),
                         limits=LIMITS, progress=False)
-    with DaskExecutor(cluster.address) as executor:
+    # the 100 MB notebook: only its first 21 MiB travel, and it is refused by its size alike
+    with DaskExecutor(cluster.address, max_send_bytes=21 * 2**20) as executor:
         assert executor.parallelism == 2
         assert "2 workers" in executor.describe()
         dask = grade_batch(zip_path, [subs], root / "dask", executor=executor, limits=LIMITS,

@@ -70,6 +70,11 @@ class GradingTask:
     def size(self) -> int:
         return Path(self.path).stat().st_size
 
+    def read_head(self, limit: int) -> bytes:
+        """The first ``limit`` bytes (of a file too large to be worth sending whole)."""
+        with open(self.path, "rb") as f:
+            return f.read(limit)
+
     def read_bytes(self) -> bytes:
         """The submission's bytes, checked against ``sha256`` (``SubmissionChangedError`` if the
         file was replaced after the batch hashed it: its result would be recorded against the

@@ -7,7 +7,7 @@ events. What travels, and why:
 
 * the autograder zip's bytes, once per batch, as the result of a tiny task every grading task
   depends on: Dask copies it to each worker once, and recomputes it if every holder is lost;
-* per submission: its file name, bytes and sha256, and the batch's settings (hash, limits) --
+* per submission: its file name, bytes, size and sha256, and the batch's settings (hash, limits) --
   plain data; no path is sent, so the workers need no shared file system;
 * back: the ``SubmissionResult`` as a dict, and a "started" event on a topic of this batch
   (``Worker.log_event``) naming the worker and the grading process.
@@ -56,7 +56,9 @@ from autograder.grading.executors.dask_worker import (
 from autograder.grading.model import SubmissionResult
 
 MAX_SEND_BYTES = 256 * 1024**2
-"""Larger submission files are not sent (the grader refuses far smaller ones anyway)."""
+"""Of a larger submission file only this many bytes are sent: the worker recreates a (sparse)
+file of the original size, which the grader refuses by its size before reading it, exactly as
+it refuses the original (every size limit is far smaller)."""
 
 
 class DaskExecutor(Executor):
@@ -120,6 +122,9 @@ class DaskExecutor(Executor):
             emit: Callable[[Event], None]) -> None:
         if not tasks:
             return
+        if job.max_notebook_bytes >= self.max_send_bytes:
+            raise ExecutorError(f"notebooks of up to {job.max_notebook_bytes} bytes cannot be "
+                                f"sent to Dask workers (at most {self.max_send_bytes - 1})")
         zip_data = Path(job.autograder_path).read_bytes()
         if hashlib.sha256(zip_data).hexdigest() != job.autograder_sha256:
             raise ExecutorError("the autograder zip changed while grading started")
@@ -150,11 +155,10 @@ class DaskExecutor(Executor):
                     return
                 try:
                     size = task.size()
-                    if size > self.max_send_bytes:
-                        emit(Lost(task.key, f"submission file too large to send to the cluster "
-                                            f"({size} bytes; the limit is {self.max_send_bytes})"))
-                        continue
-                    data = task.read_bytes()
+                    if size > self.max_send_bytes:  # refused by its size on the worker
+                        data = task.read_head(self.max_send_bytes)
+                    else:
+                        data = task.read_bytes()
                 except SubmissionChangedError as exc:
                     emit(Lost(task.key, str(exc)))
                     continue
@@ -164,8 +168,8 @@ class DaskExecutor(Executor):
                 counter += 1
                 ref = f"mlphys-grade-{token}-{counter}"
                 future = self.client.submit(
-                    grade_on_worker, settings, zip_future, task.name, data, task.sha256, topic,
-                    ref, key=ref, pure=False, retries=self.retries)
+                    grade_on_worker, settings, zip_future, task.name, data, size, task.sha256,
+                    topic, ref, key=ref, pure=False, retries=self.retries)
                 future.add_done_callback(lambda f: events.put(("done", f)))
                 inflight[ref] = (task, len(data), future)
 
