@@ -319,6 +319,7 @@ def run_executor(kind: str, work: Path, zips: dict[str, Path], kinds: dict[str, 
 
     # exactly once, and what each kind of submission got
     once, rows, outcomes = True, 0, collections.Counter()
+    percent: dict[str, list[float]] = collections.defaultdict(list)
     grades: dict[str, tuple[str, ...]] = {}
     for name in ASSIGNMENTS:
         conn = sqlite3.connect(f"file:{out / name / 'gradebook.sqlite'}?mode=ro", uri=True)
@@ -332,12 +333,14 @@ def run_executor(kind: str, work: Path, zips: dict[str, Path], kinds: dict[str, 
         for r in data:
             status = r["grading_status"].split(":")[0]
             outcomes[f"{kinds[name][r['file']]}: {status}"] += 1
+            percent[kinds[name][r["file"]]].append(float(r["percent_correct"]))
             grades[f"{name}/{r['file']}"] = tuple(r.values())
     return {
         "wall_seconds": round(wall, 1),
         "batch_seconds": {k: round(v, 1) for k, v in seconds.items()},
         "submissions": n, "csv_rows": rows, "exactly_once": once,
         "outcomes": dict(sorted(outcomes.items())),
+        "mean_percent_correct": {k: round(sum(v) / len(v), 3) for k, v in sorted(percent.items())},
         "peak_mb_per_100": sampler.windows(n),
         "load_average_1min": {"mean": round(sum(sampler.load) / max(1, len(sampler.load)), 2),
                               "max": round(max(sampler.load, default=0.0), 2)},
