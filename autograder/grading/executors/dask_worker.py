@@ -15,6 +15,7 @@ bytes are written there for the time of its grading.
 from __future__ import annotations
 
 import atexit
+import collections
 import contextlib
 import dataclasses
 import hashlib
@@ -41,7 +42,7 @@ def grading_deadline(limits: dict[str, Any]) -> float:
     return 3 * float(limits["notebook_timeout"]) + float(limits["startup_timeout"]) + 60.0
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class _Batch:
     """The settings a grading process is started with (one autograder, one set of limits)."""
 
@@ -50,14 +51,20 @@ class _Batch:
     max_notebook_bytes: int
 
 
+IDLE_BATCHES = 2
+"""Batches whose idle grading processes a worker keeps (two instructors grading two
+assignments on one cluster at once do not restart each other's processes on every task)."""
+
+
 class _WorkerState:
-    """Per Dask worker process: the grading processes, the zip, the temporary directory."""
+    """Per Dask worker process: the grading processes, the zips, the temporary directory."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.workdir = Path(tempfile.mkdtemp(prefix="mlphys-dask-worker-"))
-        self.batch: _Batch | None = None
-        self.idle: list[GraderProcess] = []
+        self.idle: collections.OrderedDict[_Batch, list[GraderProcess]] = \
+            collections.OrderedDict()  # least recently used first
+        self.free_slots: list[int] = []
         self.next_slot = 0
         self.counter = 0
         # PR_SET_PDEATHSIG follows the spawning thread: Dask's task threads may come and go,
@@ -65,14 +72,22 @@ class _WorkerState:
         self.spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlphys-spawner")
         atexit.register(self.shutdown)
 
+    def _evict(self) -> list[GraderProcess]:
+        """Under the lock: the idle processes of batches beyond ``IDLE_BATCHES``."""
+        stale: list[GraderProcess] = []
+        while len(self.idle) > IDLE_BATCHES:
+            stale += self.idle.popitem(last=False)[1]
+        return stale
+
+    def _retire(self, processes: list[GraderProcess]) -> None:
+        for process in processes:
+            process.stop()
+        with self.lock:
+            self.free_slots += [p.slot for p in processes]
+
     def take(self, batch: _Batch, autograder: bytes) -> GraderProcess:
         """An idle grading process for ``batch``, or a new one."""
         with self.lock:
-            if batch != self.batch:
-                stale, self.idle = self.idle, []
-                self.batch = batch
-            else:
-                stale = []
             zip_path = self.workdir / f"autograder-{batch.autograder_sha256}.zip"
             if not zip_path.exists():
                 if hashlib.sha256(autograder).hexdigest() != batch.autograder_sha256:
@@ -80,12 +95,15 @@ class _WorkerState:
                 tmp = zip_path.with_suffix(".tmp")
                 tmp.write_bytes(autograder)
                 os.replace(tmp, zip_path)
-            process = self.idle.pop() if self.idle else None
+            waiting = self.idle.get(batch)
+            process = waiting.pop() if waiting else None
             if process is None:
-                slot = self.next_slot
-                self.next_slot += 1
-        for old in stale:
-            old.stop()
+                if self.free_slots:
+                    slot = min(self.free_slots)
+                    self.free_slots.remove(slot)
+                else:
+                    slot = self.next_slot
+                    self.next_slot += 1
         if process is not None:
             if process.alive():
                 return process
@@ -97,17 +115,23 @@ class _WorkerState:
                            limits=json.loads(batch.limits_json), scratch_root=str(scratch),
                            max_notebook_bytes=batch.max_notebook_bytes)
         process = GraderProcess(cfg, slot)
-        self.spawner.submit(process.spawn).result()
-        process.wait_ready(STARTUP_SECONDS)
+        try:
+            self.spawner.submit(process.spawn).result()
+            process.wait_ready(STARTUP_SECONDS)
+        except BaseException:
+            self._retire([process])
+            raise
         return process
 
     def give_back(self, batch: _Batch, process: GraderProcess) -> None:
-        with self.lock:
-            keep = batch == self.batch and process.alive()
-            if keep:
-                self.idle.append(process)
-        if not keep:
-            process.stop()
+        """A grading process done with its submission: kept idle if it is alive."""
+        stale = [process]
+        if process.alive():
+            with self.lock:
+                self.idle.setdefault(batch, []).append(process)
+                self.idle.move_to_end(batch)
+                stale = self._evict()
+        self._retire(stale)
 
     def submission_dir(self) -> Path:
         with self.lock:
@@ -119,7 +143,8 @@ class _WorkerState:
 
     def shutdown(self) -> None:
         with self.lock:
-            idle, self.idle = self.idle, []
+            idle = [p for processes in self.idle.values() for p in processes]
+            self.idle.clear()
         for process in idle:
             process.stop(timeout=2)
         shutil.rmtree(self.workdir, ignore_errors=True)
@@ -180,6 +205,7 @@ def grade_on_worker(settings: dict[str, Any], autograder: bytes, name: str, data
     except BaseException:
         with contextlib.suppress(Exception):
             process.kill()
+            state.give_back(batch, process)  # dead: not kept, its slot is freed
         raise
     finally:
         shutil.rmtree(where, ignore_errors=True)
