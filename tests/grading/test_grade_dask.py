@@ -29,6 +29,7 @@ from dask_support import LoopbackCluster, children, parent, tagged_processes
 from mlgrade_support import ROOT, ag_zip, build_notebook, write_nb
 
 from autograder.grading import grade_batch
+from autograder.grading.executors import dask as dask_executor_module
 from autograder.grading.executors.base import ExecutorError
 from autograder.grading.executors.dask import DaskExecutor
 from autograder.grading.executors.local import LocalExecutor
@@ -109,6 +110,14 @@ def test_mixed_batch_same_grades_as_local_with_workers_blind_to_the_driver_files
     cluster = cluster_factory(workers=2, hidden=(driver,))
     for w in cluster.workers:  # the workers really cannot see the driver's files
         assert os.listdir(f"/proc/{w.pid}/root{driver}") == []
+
+    # workers with other grading code than the driver are refused before anything is sent
+    with DaskExecutor(cluster.address) as executor, pytest.MonkeyPatch.context() as mp:
+        mp.setattr(dask_executor_module, "local_code_fingerprint", lambda: "another version")
+        with pytest.raises(ExecutorError, match="2 Dask worker.*other grading code"):
+            grade_batch(zip_path, [subs], root / "refused", executor=executor, limits=LIMITS,
+                        progress=False)
+    assert not (root / "refused" / "final_grades.csv").exists()
 
     local = grade_batch(zip_path, [subs], root / "local", executor=LocalExecutor(2),
                         limits=LIMITS, progress=False)

@@ -37,6 +37,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from autograder.grading.executors import dask_worker
 from autograder.grading.executors.base import (
     Event,
     Executor,
@@ -48,17 +49,17 @@ from autograder.grading.executors.base import (
     Started,
     SubmissionChangedError,
 )
-from autograder.grading.executors.dask_worker import (
-    autograder_bytes,
-    grade_on_worker,
-    isolation_mode,
-)
 from autograder.grading.model import SubmissionResult
 
 MAX_SEND_BYTES = 256 * 1024**2
 """Of a larger submission file only this many bytes are sent: the worker recreates a (sparse)
 file of the original size, which the grader refuses by its size before reading it, exactly as
 it refuses the original (every size limit is far smaller)."""
+
+
+def local_code_fingerprint() -> str:
+    """This machine's grading code (what the workers' must equal)."""
+    return dask_worker.code_fingerprint()
 
 
 class DaskExecutor(Executor):
@@ -102,7 +103,7 @@ class DaskExecutor(Executor):
     def describe(self) -> str:
         """One line: the scheduler, its workers and the sandbox mode each machine gives."""
         workers = self.client.nthreads()
-        modes = Counter(self.client.run(isolation_mode).values()) if workers else Counter()
+        modes = Counter(self.client.run(dask_worker.isolation_mode).values()) if workers else Counter()
         sandbox = ", ".join(f"{n} x {mode}" for mode, n in sorted(modes.items())) or "-"
         return (f"Dask scheduler {self.client.scheduler.address}: {len(workers)} workers, "
                 f"{sum(workers.values())} threads; sandbox isolation per worker: {sandbox}")
@@ -133,10 +134,16 @@ class DaskExecutor(Executor):
         topic = f"mlphys-started-{token}"
         events: queue.Queue[tuple[str, Any]] = queue.Queue()
         self.client.subscribe_topic(topic, lambda event: events.put(("started", event[1])))
+        code = local_code_fingerprint()
+        others = sorted(w for w, c in self.client.run(dask_worker.code_fingerprint).items()
+                        if c != code)
+        if others:
+            raise ExecutorError(f"{len(others)} Dask worker(s) run other grading code than this "
+                                f"machine (install the same version of mlphys): {others[0]} ...")
         settings = {"autograder_sha256": job.autograder_sha256,
                     "limits": dataclasses.asdict(job.limits),
-                    "max_notebook_bytes": job.max_notebook_bytes}
-        zip_future = self.client.submit(autograder_bytes, zip_data, key=f"mlphys-ag-{token}",
+                    "max_notebook_bytes": job.max_notebook_bytes, "code": code}
+        zip_future = self.client.submit(dask_worker.autograder_bytes, zip_data, key=f"mlphys-ag-{token}",
                                         pure=False)
         del zip_data
         inflight: dict[str, tuple[GradingTask, int, Any]] = {}
@@ -168,7 +175,7 @@ class DaskExecutor(Executor):
                 counter += 1
                 ref = f"mlphys-grade-{token}-{counter}"
                 future = self.client.submit(
-                    grade_on_worker, settings, zip_future, task.name, data, size, task.sha256,
+                    dask_worker.grade_on_worker, settings, zip_future, task.name, data, size, task.sha256,
                     topic, ref, key=ref, pure=False, retries=self.retries)
                 future.add_done_callback(lambda f: events.put(("done", f)))
                 inflight[ref] = (task, len(data), future)
@@ -220,6 +227,6 @@ def _why_lost(exc: BaseException) -> str:
     name = type(exc).__name__
     if name == "KilledWorker":
         return "the Dask workers grading it kept dying"
-    if name == "GraderProcessError":
+    if name in ("GraderProcessError", "WrongVersionError"):
         return str(exc)
     return f"{name}: {exc}"[:300]

@@ -1,9 +1,11 @@
 """The Dask worker's side of ``DaskExecutor``: the one function the driver sends to a cluster.
 
-A Dask worker receives from the driver only calls of :func:`grade_on_worker` (by reference: the
-worker imports it from its own installation of this package) and plain data: the batch's
+A Dask worker receives from the driver only calls of this module's functions (by reference:
+the worker imports them from its own installation of this package): :func:`grade_on_worker`,
+and the probes :func:`isolation_mode` and :func:`code_fingerprint`; and plain data: the batch's
 settings, the autograder zip's bytes and each submission's name and bytes. Nothing the driver
-sends is unpickled into code, and no shared file system is assumed.
+sends is unpickled into code, and no shared file system is assumed. A worker whose grading code
+is not the driver's (another version of mlphys) refuses to grade.
 
 Each thread of a Dask worker grades through a grading process of its own (``local.py``'s
 program, started once and reused; see ``grader_process`` for why a process), which grades in
@@ -18,6 +20,7 @@ import atexit
 import collections
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -162,6 +165,25 @@ def _state() -> _WorkerState:
         return _STATE
 
 
+@functools.cache
+def code_fingerprint() -> str:
+    """A hash of this installation's grading code (``autograder/grading/**/*.py``).
+
+    Why: the driver and the workers are separate installations (a worker image, a cluster's
+    environment); a worker with other grading code would give other grades without a word.
+    """
+    root = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+class WrongVersionError(RuntimeError):
+    """This worker's grading code is not the driver's."""
+
+
 def _safe_name(name: str) -> str:
     base = os.path.basename(name.replace("\\", "/"))
     return base if base not in ("", ".", "..") else "submission.ipynb"
@@ -179,12 +201,16 @@ def grade_on_worker(settings: dict[str, Any], autograder: bytes, name: str, data
     """Grade one submission on this Dask worker; the result as ``SubmissionResult.to_dict``.
 
     ``settings``: ``autograder_sha256``, ``limits`` (``Limits`` as a dict),
-    ``max_notebook_bytes``. ``data`` is the file's content, or only its head when ``size`` is
-    larger (see ``dask.MAX_SEND_BYTES``). Announces the start on ``topic`` (``{"ref", "worker", "pid"}``).
+    ``max_notebook_bytes`` and ``code`` (the driver's :func:`code_fingerprint`). ``data`` is
+    the file's content, or only its head when ``size`` is larger (see
+    ``dask.MAX_SEND_BYTES``). Announces the start on ``topic`` (``{"ref", "worker", "pid"}``).
     Raises ``GraderProcessError`` when the grading process dies (the driver retries once).
     """
     from distributed import get_worker
 
+    if settings.get("code") != code_fingerprint():
+        raise WrongVersionError(f"the Dask worker {get_worker().address} runs other grading "
+                                "code than the driver (install the same version of mlphys)")
     whole = len(data) == size
     if whole and hashlib.sha256(data).hexdigest() != sha256:
         raise GraderProcessError(f"the submission {name} arrived damaged")
