@@ -20,6 +20,7 @@ from typing import Any
 
 from autograder.grading.batch.gradebook import GRADEBOOK_FILE, Gradebook
 from autograder.grading.batch.outputs import CSV_FILE, submission_ids, write_outputs
+from autograder.grading.causes import Stop
 from autograder.grading.executors.base import (
     Event,
     Executor,
@@ -32,8 +33,9 @@ from autograder.grading.executors.base import (
 from autograder.grading.executors.local import LocalExecutor
 from autograder.grading.model import COMPLETED, Limits, SubmissionResult
 from autograder.grading.otter.autograder_zip import load_autograder
-from autograder.grading.otter.grade_one import failed_result
+from autograder.grading.otter.grade_one import stopped_result
 from autograder.grading.otter.results_json import results_json
+from autograder.grading.otter.submission_caps import SubmissionCaps
 from autograder.grading.otter.submissions import DEFAULT_MAX_NOTEBOOK_BYTES, discover
 from autograder.hashing import sha256_file
 
@@ -118,6 +120,8 @@ def grade_batch(
     cell_timeout: float | None = None,
     max_notebook_bytes: int = DEFAULT_MAX_NOTEBOOK_BYTES,
     progress: bool = True,
+    caps: SubmissionCaps | None = None,
+    grader_memory_bytes: int | None = None,
     executor: Executor | None = None,
 ) -> BatchSummary:
     """Grade ``submissions`` (files or directories) with ``autograder_zip`` into ``out_dir``.
@@ -128,6 +132,11 @@ def grade_batch(
     ``AutograderZipError`` (bad zip), ``FileNotFoundError`` (missing submission path) or
     :class:`BatchError` (nothing to grade, directory in use) for user mistakes; one
     submission's failure never raises: it becomes that submission's status.
+
+    ``caps``: the largest zip/notebook looked at (default: ``max_notebook_bytes`` and
+    ``SubmissionCaps``' defaults); ``grader_memory_bytes``: memory of each grading worker.
+    A submission whose grading failed for the grader's own reasons gets a row, but its attempt
+    is not final: the next run grades it again.
     """
     t0 = time.monotonic()
     spec = load_autograder(autograder_zip)
@@ -172,15 +181,18 @@ def grade_batch(
 
         def record(key: str, path: str, result: SubmissionResult) -> None:
             nonlocal incomplete
-            gb.finish_attempt(attempts.pop(key), result, results_json(result, spec.config))
+            if result.final:
+                gb.finish_attempt(attempts.pop(key), result, results_json(result, spec.config))
+            else:  # the grader's failure: shown, but regraded by the next run
+                gb.fail_attempt(attempts.pop(key), result, results_json(result, spec.config))
             results[path] = result.total
             if result.grading_status != COMPLETED:
                 incomplete += 1
             bar.advance(Path(path).name, f"{result.total:g}/{result.possible:g} "
                                          f"({result.grading_status[:60]})")
 
-        def lost(key: str, path: str, why: str) -> None:
-            record(key, path, failed_result(spec, f"error: {why}"))
+        def lost(key: str, path: str, why: Stop) -> None:
+            record(key, path, stopped_result(spec, why))
 
         def on_event(event: Event) -> None:
             # the key of a task is its submission path
@@ -193,10 +205,13 @@ def grade_batch(
             elif isinstance(event, Lost):
                 if event.key not in attempts:
                     started(event.key, event.key, None)
-                lost(event.key, event.key, event.reason)
+                lost(event.key, event.key, event.stop)
 
-        job = GradingJob(autograder_path=str(spec.path), autograder_sha256=spec.sha256,
-                         limits=limits, max_notebook_bytes=max_notebook_bytes)
+        job = GradingJob(
+            autograder_path=str(spec.path), autograder_sha256=spec.sha256, limits=limits,
+            max_notebook_bytes=max_notebook_bytes,
+            caps=caps or SubmissionCaps(max_notebook_bytes=max_notebook_bytes),
+            grader_memory_bytes=grader_memory_bytes)
         try:
             executor.run(job, [GradingTask(key=p, path=p, sha256=sha) for p, sha in todo],
                          on_event)

@@ -9,8 +9,8 @@ driver hands an :class:`Executor` the batch's :class:`GradingJob` and its
 * :class:`Started`: a worker took the task (again, if a worker was lost: the earlier try is
   abandoned and a new attempt begins);
 * :class:`Finished`: the task's result (the one and only: nothing follows it);
-* :class:`Lost`: the task could not be graded (its workers kept dying, the file could not be
-  sent); nothing follows it either.
+* :class:`Lost`: the task could not be graded (its workers kept dying or ran out of memory);
+  nothing follows it either. It is the grader's failure: recorded, but not final.
 
 Every task gets exactly one ``Finished`` or ``Lost`` before ``run`` returns, unless ``run``
 raises (a broken executor: the driver records nothing more, and a rerun grades what is left).
@@ -26,7 +26,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from autograder.grading.causes import Stop
 from autograder.grading.model import Limits, SubmissionResult
+from autograder.grading.otter.submission_caps import SubmissionCaps
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,10 @@ class GradingJob:
     autograder_sha256: str
     limits: Limits
     max_notebook_bytes: int
+    caps: SubmissionCaps
+    """the largest zip/notebook a worker looks at"""
+    grader_memory_bytes: int | None = None
+    """memory of one grading process (None: the local pool's default)"""
 
 
 class ExecutorError(RuntimeError):
@@ -103,8 +109,9 @@ class Finished:
 @dataclass(frozen=True)
 class Lost:
     key: str
-    reason: str
-    """why no result came (``grader worker died (exit code -9)``, ...)"""
+    stop: Stop
+    """why no result came, as a cause of the grader's (``GRADER_FAILURE``, ``GRADER_MEMORY``,
+    ...): the driver records it, not as final (a rerun grades the submission again)"""
 
 
 Event = Started | Finished | Lost

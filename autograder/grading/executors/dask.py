@@ -31,12 +31,14 @@ import hashlib
 import os
 import queue
 import socket
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from autograder.grading.causes import Cause, Stop
 from autograder.grading.executors import dask_worker
 from autograder.grading.executors.base import (
     Event,
@@ -142,7 +144,9 @@ class DaskExecutor(Executor):
                                 f"machine (install the same version of mlphys): {others[0]} ...")
         settings = {"autograder_sha256": job.autograder_sha256,
                     "limits": dataclasses.asdict(job.limits),
-                    "max_notebook_bytes": job.max_notebook_bytes, "code": code}
+                    "max_notebook_bytes": job.max_notebook_bytes,
+                    "caps": dataclasses.asdict(job.caps),
+                    "grader_memory_bytes": job.grader_memory_bytes, "code": code}
         zip_future = self.client.submit(dask_worker.autograder_bytes, zip_data, key=f"mlphys-ag-{token}",
                                         pure=False)
         del zip_data
@@ -166,11 +170,9 @@ class DaskExecutor(Executor):
                         data = task.read_head(self.max_send_bytes)
                     else:
                         data = task.read_bytes()
-                except SubmissionChangedError as exc:
-                    emit(Lost(task.key, str(exc)))
-                    continue
-                except OSError as exc:
-                    emit(Lost(task.key, f"cannot read the submission: {exc.strerror or exc}"))
+                except (SubmissionChangedError, OSError) as exc:  # a rerun will see it anew
+                    _note(task, str(exc))
+                    emit(Lost(task.key, Stop(Cause.GRADER_FAILURE)))
                     continue
                 counter += 1
                 ref = f"mlphys-grade-{token}-{counter}"
@@ -220,7 +222,14 @@ class DaskExecutor(Executor):
         try:
             return Finished(task.key, SubmissionResult.from_dict(future.result()))
         except Exception as exc:
-            return Lost(task.key, _why_lost(exc))
+            _note(task, _why_lost(exc))
+            return Lost(task.key, _stop(exc))
+
+
+def _note(task: GradingTask, why: str) -> None:
+    """The instructor's one line on a lost submission (its status only names the cause)."""
+    print(f"[mlphys grade] {task.name}: not graded this time ({why}); a rerun grades it",
+          file=sys.stderr, flush=True)
 
 
 def _why_lost(exc: BaseException) -> str:
@@ -230,3 +239,13 @@ def _why_lost(exc: BaseException) -> str:
     if name in ("GraderProcessError", "WrongVersionError"):
         return str(exc)
     return f"{name}: {exc}"[:300]
+
+
+def _stop(exc: BaseException) -> Stop:
+    """The grader's cause for a task that raised (never the submission's: not final)."""
+    if isinstance(exc, dask_worker.GraderProcessError):
+        if exc.cause == Cause.GRADER_MEMORY.value:
+            return Stop(Cause.GRADER_MEMORY, limit_bytes=int(exc.number or 0) or None)
+        if exc.cause == Cause.GRADER_TIME.value:
+            return Stop(Cause.GRADER_TIME, seconds=exc.number)
+    return Stop(Cause.GRADER_FAILURE)

@@ -32,17 +32,17 @@ from pathlib import Path
 from typing import Any
 
 from autograder.grading.executors.grader_process import GraderProcess, GraderProcessError
-from autograder.grading.executors.local import WorkerConfig
+from autograder.grading.executors.local import WorkerConfig, submission_seconds
 
 STARTUP_SECONDS = 120.0
 """How long a grading process may take to load the autograder zip."""
 
 
-def grading_deadline(limits: dict[str, Any]) -> float:
-    """Seconds after which a grading process that has not answered is presumed hung: the
-    sandbox's own limits end a submission well before (notebook, start-up and end-of-notebook
-    tests), so this only catches a grader bug, never a slow student."""
-    return 3 * float(limits["notebook_timeout"]) + float(limits["startup_timeout"]) + 60.0
+def grading_deadline(cfg: WorkerConfig) -> float:
+    """Seconds after which a grading process that has not answered is killed: the local
+    pool's backstop (``local.submission_seconds``); the grader's own deadlines end a submission
+    before it, so this only catches a grader bug, never a slow student."""
+    return submission_seconds(cfg)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +52,8 @@ class _Batch:
     autograder_sha256: str
     limits_json: str
     max_notebook_bytes: int
+    caps_json: str = "{}"
+    grader_memory_bytes: int | None = None
 
 
 IDLE_BATCHES = 2
@@ -113,11 +115,7 @@ class _WorkerState:
             slot = process.slot  # it died while idle: its slot (and scratch) is free
         scratch = self.workdir / "scratch"
         scratch.mkdir(exist_ok=True)
-        cfg = WorkerConfig(autograder_path=str(zip_path),
-                           autograder_sha256=batch.autograder_sha256,
-                           limits=json.loads(batch.limits_json), scratch_root=str(scratch),
-                           max_notebook_bytes=batch.max_notebook_bytes)
-        process = GraderProcess(cfg, slot)
+        process = GraderProcess(self.config(batch, zip_path, scratch), slot)
         try:
             self.spawner.submit(process.spawn).result()
             process.wait_ready(STARTUP_SECONDS)
@@ -125,6 +123,15 @@ class _WorkerState:
             self._retire([process])
             raise
         return process
+
+    @staticmethod
+    def config(batch: _Batch, zip_path: Path, scratch: Path) -> WorkerConfig:
+        return WorkerConfig(
+            autograder_path=str(zip_path), autograder_sha256=batch.autograder_sha256,
+            limits=json.loads(batch.limits_json), scratch_root=str(scratch),
+            max_notebook_bytes=batch.max_notebook_bytes, caps=json.loads(batch.caps_json),
+            **({} if batch.grader_memory_bytes is None else
+               {"grader_memory_bytes": batch.grader_memory_bytes}))
 
     def give_back(self, batch: _Batch, process: GraderProcess) -> None:
         """A grading process done with its submission: kept idle if it is alive."""
@@ -215,8 +222,11 @@ def grade_on_worker(settings: dict[str, Any], autograder: bytes, name: str, data
     if whole and hashlib.sha256(data).hexdigest() != sha256:
         raise GraderProcessError(f"the submission {name} arrived damaged")
     state = _state()
+    memory = settings.get("grader_memory_bytes")
     batch = _Batch(settings["autograder_sha256"], json.dumps(settings["limits"], sort_keys=True),
-                   int(settings["max_notebook_bytes"]))
+                   int(settings["max_notebook_bytes"]),
+                   json.dumps(settings.get("caps") or {}, sort_keys=True),
+                   None if memory is None else int(memory))
     process = state.take(batch, autograder)
     where = state.submission_dir()
     try:
@@ -227,7 +237,7 @@ def grade_on_worker(settings: dict[str, Any], autograder: bytes, name: str, data
             f.write(data)
             if not whole:  # only the head was sent: the size alone gets it refused
                 f.truncate(size)
-        result = process.grade(ref, str(path), grading_deadline(settings["limits"]))
+        result = process.grade(ref, str(path), grading_deadline(process.cfg))
     except BaseException:
         with contextlib.suppress(Exception):
             process.kill()

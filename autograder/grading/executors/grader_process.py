@@ -19,7 +19,8 @@ import sys
 import time
 from typing import Any
 
-from autograder.grading.executors.local import WorkerConfig
+from autograder.grading.executors.local import WORKER_TASKS, WorkerConfig
+from autograder.grading.sandbox import cgroups
 from autograder.grading.sandbox.channel import (
     FrameReader,
     FrameTimeoutError,
@@ -30,7 +31,24 @@ from autograder.grading.sandbox.channel import (
 
 class GraderProcessError(RuntimeError):
     """The grading process could not start, died or stopped answering (its submission may be
-    tried again elsewhere)."""
+    tried again elsewhere). ``cause``: a ``causes.Cause`` value (``grader_failure``,
+    ``grader_memory``, ``grader_time``). Every attribute is in ``args``: Dask pickles it."""
+
+    def __init__(self, message: str, cause: str = "grader_failure",
+                 number: float | None = None) -> None:
+        super().__init__(message, cause, number)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+    @property
+    def cause(self) -> str:
+        return str(self.args[1])
+
+    @property
+    def number(self) -> float | None:
+        """the limit that ran out: bytes (memory) or seconds (time)"""
+        return self.args[2]
 
 
 class GraderProcess:
@@ -43,14 +61,26 @@ class GraderProcess:
         self.process: subprocess.Popen[bytes] | None = None
         self.reader: FrameReader | None = None
         self.pid: int | None = None
+        self.group: cgroups.SandboxCgroup | None = None
 
     def spawn(self) -> None:
+        """Start the process, in a memory control group of its own where the machine has them
+        (as the local pool does: a test's work on student data cannot exhaust the worker)."""
         self.process = subprocess.Popen(
             [sys.executable, "-m", "autograder.grading.executors.local",
              json.dumps(dataclasses.asdict(self.cfg)), str(self.slot), str(os.getpid())],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         assert self.process.stdout is not None
         self.reader = FrameReader(self.process.stdout.fileno())
+        if os.geteuid() == 0 and cgroups.cgroup_support() is not None:
+            self.group = cgroups.SandboxCgroup.create(f"w{self.slot}",
+                                                      self.cfg.grader_memory_bytes, WORKER_TASKS)
+            if self.group is not None:
+                try:
+                    self.group.add(self.process.pid)
+                except OSError:
+                    self.group.remove()
+                    self.group = None
 
     def wait_ready(self, timeout: float) -> None:
         """Wait for the process to load the autograder and say ``ready``."""
@@ -67,7 +97,9 @@ class GraderProcess:
         """Grade the submission at ``path``; the result as ``SubmissionResult.to_dict``."""
         assert self.process is not None and self.process.stdin is not None
         try:
-            write_frame(self.process.stdin.fileno(), {"op": "grade", "key": key, "path": path})
+            data_limit = 0 if self.group is not None else self.cfg.grader_memory_bytes
+            write_frame(self.process.stdin.fileno(), {"op": "grade", "key": key, "path": path,
+                                                      "data_limit": data_limit})
         except (OSError, ProtocolError):
             raise self._died() from None
         message = self._read(time.monotonic() + timeout, "grade")
@@ -82,8 +114,8 @@ class GraderProcess:
             return self.reader.read(deadline)
         except FrameTimeoutError:
             self.kill()
-            raise GraderProcessError(f"grader worker did not answer in time ({doing}); killed"
-                                     ) from None
+            raise GraderProcessError(f"grader worker did not answer in time ({doing}); killed",
+                                     "grader_time", deadline) from None
         except (ProtocolError, OSError):
             raise self._died() from None
 
@@ -93,7 +125,11 @@ class GraderProcess:
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=5)
         code = self.process.returncode
+        out_of_memory = self.group is not None and self.group.oom_kills() > 0
         self.kill()
+        if out_of_memory:
+            return GraderProcessError("grader worker ran out of memory", "grader_memory",
+                                      self.cfg.grader_memory_bytes)
         return GraderProcessError(f"grader worker died (exit code {code})")
 
     def alive(self) -> bool:
@@ -119,3 +155,6 @@ class GraderProcess:
         for stream in (self.process.stdin, self.process.stdout):
             with contextlib.suppress(Exception):
                 stream.close()
+        if self.group is not None:
+            self.group.remove()
+            self.group = None
