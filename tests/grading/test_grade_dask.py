@@ -141,8 +141,9 @@ def test_mixed_batch_same_grades_as_local_with_workers_blind_to_the_driver_files
     # graded in the same sandbox, by grading processes whose parents are the Dask workers
     iso = "SELECT submission_path, isolation FROM attempts ORDER BY submission_path"
     assert _db(root / "dask", iso) == _db(root / "local", iso)
-    assert {i for _, i in _db(root / "dask", iso)} >= {
-        "uid+pidns+netns+mountns+ipcns+utsns+rlimits+no_new_privs"}
+    jailed = [i for _, i in _db(root / "dask", iso)
+              if i.startswith("uid+pidns+netns+mountns+ipcns+utsns+rlimits+no_new_privs;")]
+    assert len(jailed) >= n // 2  # the refused files never started a sandbox
     assert _db(root / "dask", "SELECT COUNT(*) FROM attempts WHERE state != 'done'") == [(0,)]
 
 
