@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from autograder.grading.causes import Stop
-from autograder.grading.model import Limits, SubmissionResult
+from autograder.grading.model import GradingOptions, Limits, SubmissionResult
 from autograder.grading.otter.submission_caps import SubmissionCaps
 
 
@@ -43,6 +43,8 @@ class GradingJob:
     """the largest zip/notebook a worker looks at"""
     grader_memory_bytes: int | None = None
     """memory of one grading process (None: the local pool's default)"""
+    options: GradingOptions = GradingOptions()
+    """how the batch grades beyond the limits (NumPy 1 repr, the sandboxes' site dirs)"""
 
 
 class ExecutorError(RuntimeError):

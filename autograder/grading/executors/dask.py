@@ -128,6 +128,10 @@ class DaskExecutor(Executor):
         if job.max_notebook_bytes >= self.max_send_bytes:
             raise ExecutorError(f"notebooks of up to {job.max_notebook_bytes} bytes cannot be "
                                 f"sent to Dask workers (at most {self.max_send_bytes - 1})")
+        if job.options.site_dirs:
+            raise ExecutorError("--install-requirements builds the autograder's environment on "
+                                "this machine; Dask workers need its packages in their own "
+                                "installation (grade with --ignore-requirements, or install them)")
         zip_data = Path(job.autograder_path).read_bytes()
         if hashlib.sha256(zip_data).hexdigest() != job.autograder_sha256:
             raise ExecutorError("the autograder zip changed while grading started")
@@ -146,7 +150,8 @@ class DaskExecutor(Executor):
                     "limits": dataclasses.asdict(job.limits),
                     "max_notebook_bytes": job.max_notebook_bytes,
                     "caps": dataclasses.asdict(job.caps),
-                    "grader_memory_bytes": job.grader_memory_bytes, "code": code}
+                    "grader_memory_bytes": job.grader_memory_bytes,
+                    "options": dataclasses.asdict(job.options), "code": code}
         zip_future = self.client.submit(dask_worker.autograder_bytes, zip_data, key=f"mlphys-ag-{token}",
                                         pure=False)
         del zip_data

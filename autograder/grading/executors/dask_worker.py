@@ -54,6 +54,7 @@ class _Batch:
     max_notebook_bytes: int
     caps_json: str = "{}"
     grader_memory_bytes: int | None = None
+    options_json: str = "{}"
 
 
 IDLE_BATCHES = 2
@@ -130,6 +131,7 @@ class _WorkerState:
             autograder_path=str(zip_path), autograder_sha256=batch.autograder_sha256,
             limits=json.loads(batch.limits_json), scratch_root=str(scratch),
             max_notebook_bytes=batch.max_notebook_bytes, caps=json.loads(batch.caps_json),
+            options=json.loads(batch.options_json),
             **({} if batch.grader_memory_bytes is None else
                {"grader_memory_bytes": batch.grader_memory_bytes}))
 
@@ -226,7 +228,8 @@ def grade_on_worker(settings: dict[str, Any], autograder: bytes, name: str, data
     batch = _Batch(settings["autograder_sha256"], json.dumps(settings["limits"], sort_keys=True),
                    int(settings["max_notebook_bytes"]),
                    json.dumps(settings.get("caps") or {}, sort_keys=True),
-                   None if memory is None else int(memory))
+                   None if memory is None else int(memory),
+                   json.dumps(settings.get("options") or {}, sort_keys=True))
     process = state.take(batch, autograder)
     where = state.submission_dir()
     try:
