@@ -145,7 +145,7 @@ def build_assignment_grades(collection: dict[str, Any], grades_dir: str | Path,
     if gb_path.exists():
         with open_manual_store(grades_dir) as store:
             manual_q = store.questions()
-            manual_scores = store.scores()
+            manual_scores = store.scores(rubric_in_comment=True)
     overlap = {q.name for q in manual_q} & set(auto.questions)
     if overlap:
         raise LmsError(f"questions both autograded and manual: {', '.join(sorted(overlap))}")
