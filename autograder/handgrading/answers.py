@@ -26,7 +26,7 @@ class StudentWork:
     key: str
     name: str
     notebook: Path | None
-    """the collected file (an .ipynb or an Otter zip); None: no submission"""
+    """the collected file (an .ipynb or an Otter zip)"""
 
 
 @dataclass
@@ -86,6 +86,8 @@ class ClassWork:
             lambda s: (s.name.casefold(), s.key))
         self.students = sorted(students, key=order)
         self.problems: list[str] = []
+        self.foreign = ""
+        """why these submissions are not the master's assignment ('' when they are)"""
         self._cache: dict[str, dict[str, Any] | str] = {}
 
     # -- loading -------------------------------------------------------------------------------
@@ -93,9 +95,7 @@ class ClassWork:
     def notebook(self, student: StudentWork) -> dict[str, Any] | str:
         """The student's notebook, or a sentence saying why there is none (cached)."""
         if student.key not in self._cache:
-            if student.notebook is None:
-                self._cache[student.key] = "no submission"
-            elif not student.notebook.exists():
+            if student.notebook is None or not student.notebook.exists():
                 self._cache[student.key] = f"the collected file {student.notebook.name} is missing"
             else:
                 try:
@@ -115,7 +115,8 @@ class ClassWork:
         if region is None:
             return Answer(problem="the question is not in this notebook (cells deleted or moved?)")
         cells = [(c, cell_text(c)) for c in answer_cells(region)]
-        cells = [(c, text) for c, text in cells if text or c.get("outputs") or c.get("attachments")]
+        cells = [(c, text) for c, text in cells
+                 if (text and text != "...") or c.get("outputs") or c.get("attachments")]
         return Answer(cells, "" if cells else "empty answer (the placeholder was not replaced)")
 
     def check(self, master_assignment: str) -> None:
@@ -135,7 +136,7 @@ class ClassWork:
         if master_assignment and names:
             theirs, _ = names.most_common(1)[0]
             if theirs and theirs != master_assignment:
-                self.problems.append(
+                self.foreign = (
                     f"These submissions are notebooks of {theirs!r}, but the master notebook is "
                     f"{master_assignment!r}: is this the grading directory of another assignment? "
                     f"Start the page with the master of {theirs!r} (or the grades of "
@@ -167,25 +168,13 @@ def load_class(grades_dir: Path, master: Path | None, anonymous: bool,
             continue
         s = Student.from_json(e["student"])
         students.append(StudentWork(s.key, s.display or s.key, base / SUBMISSIONS_DIR / e["file"]))
-    for m in coll.get("missing", []):
-        s = Student.from_json(m)
-        students.append(StudentWork(s.key, s.display or s.key, None))
     assignment = ""
-    with open_manual_store(grades_dir) as store:
-        if master is not None:
-            info = read_master(master)
-            assignment = assignment_of_master(master)
-            recorded = {q.name for q in store.questions()}
-            graded = {q for scores in store.scores().values() for q in scores}
-            foreign = sorted((graded & recorded) - {q.name for q in info.manual})
-            if foreign:
-                raise LmsError(
-                    f"the gradebook has hand grades for {', '.join(foreign)}, which "
-                    f"{master.name} does not grade by hand: is it the gradebook of another "
-                    "assignment?")
-            store.set_questions(info.manual)
-            questions, wrapped = info.manual, info.wrapped
-        else:
+    if master is not None:
+        info = read_master(master)
+        assignment = assignment_of_master(master)
+        questions, wrapped = info.manual, info.wrapped
+    else:
+        with open_manual_store(grades_dir) as store:
             questions, wrapped = store.questions(), []
     if not questions:
         raise LmsError(f"no manually graded questions are recorded in {grades_dir}: start the page "
@@ -193,5 +182,17 @@ def load_class(grades_dir: Path, master: Path | None, anonymous: bool,
                        "run 'mlphys manual export' first")
     work = ClassWork(grades_dir, questions, wrapped, students, anonymous, assignment)
     work.check(assignment)
+    if work.foreign:
+        raise LmsError(work.foreign)
+    if master is not None:  # recorded only once it is known to fit these submissions
+        with open_manual_store(grades_dir) as store:
+            recorded = {q.name for q in store.questions()}
+            graded = {q for scores in store.scores().values() for q in scores}
+            foreign = sorted((graded & recorded) - {q.name for q in questions})
+            if foreign:
+                raise LmsError(
+                    f"the gradebook has hand grades for {', '.join(foreign)}, which "
+                    f"{master.name} does not grade by hand: is it the gradebook of another "
+                    "assignment?")
+            store.set_questions(questions)
     return work
-
