@@ -96,7 +96,8 @@ class Lab:
     home: Path
 
     def open_url(self, path: str) -> str:
-        return f"{self.url}lab/tree/{path}?token={self.token}"
+        """The notebook alone in a fresh workspace (no tabs restored from an earlier page)."""
+        return f"{self.url}lab/workspaces/w{secrets.token_hex(4)}/tree/{path}?reset&token={self.token}"
 
     def api(self, path: str, method: str = "GET") -> Any:
         req = urllib.request.Request(f"{self.url}api/{path}", method=method,
@@ -114,6 +115,8 @@ LAB_SETTINGS = {
     # no "would you like news?" toast over the notebook, no update check: no network here
     "@jupyterlab/apputils-extension/notification.jupyterlab-settings":
         {"fetchNews": "false", "checkForUpdates": False},
+    # every cell in the page (the tests address cells by their index)
+    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
 }
 
 
