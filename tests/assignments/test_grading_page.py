@@ -290,6 +290,24 @@ def test_two_tas_grade_by_keyboard_and_everything_reaches_the_exports(graded_cla
     assert {k: q9[k].points for k in keys} == {key_of_name[q9_names[n]]: want9[n] for n in range(1, 7)}
     assert q7[keys[3]].comment == "Only the placeholder: no answer." and q7[keys[3]].adjustment == 0.5
 
+    # the spreadsheets agree with the page, and importing them back changes nothing
+    sheets = tmp_path / "sheets"
+    runner = CliRunner()
+    result = runner.invoke(main, ["manual", "export", "--master", str(MASTER), "--grades", str(grades),
+                                  "--out", str(sheets)])
+    assert result.exit_code == 0, result.output
+    with (sheets / "manual_q7.csv").open(encoding="utf-8-sig") as f:
+        sheet = {r["student_key"]: r for r in csv.DictReader(f)}
+    assert {k: float(sheet[k]["points"]) for k in keys} == {k: q7[k].points for k in keys}
+    assert sheet[keys[3]]["comment"] == "Only the placeholder: no answer."
+    result = runner.invoke(main, ["manual", "import", "--grades", str(grades),
+                                  str(sheets / "manual_q7.csv"), str(sheets / "manual_q9.csv")])
+    assert result.exit_code == 0, result.output
+    with ManualStore(grades) as store:
+        again = store.grades("q7")
+    assert {k: (again[k].points, again[k].items) for k in keys} == {k: (q7[k].points, q7[k].items)
+                                                                      for k in keys}
+
     # the Canvas export has autograded + hand-graded points; the report and pages the rubric
     out = tmp_path / "canvas.csv"
     result = CliRunner().invoke(main, ["export", "canvas", "--grades", str(grades), "--roster",
@@ -338,3 +356,14 @@ def test_a_master_of_another_assignment_is_refused_in_the_page(graded_class, tmp
         assert "hw03-classifiers" in page.locator("body").inner_text()
     with ManualStore(grades) as store:  # the wrong master's questions were not recorded
         assert "q6" not in {q.name for q in store.questions()}
+
+
+def test_the_demo_says_how_to_open_the_grading_page(tmp_path):
+    from autograder.demo import grading_page_hint
+
+    lines = grading_page_hint(tmp_path, ["quiz02-python-numpy", NAME, "hw04-feedforward"])
+    command = next(line for line in lines if "mlphys manual serve" in line).split()
+    # the arguments the browser test above starts the page with, for the demo's folder
+    assert command[command.index("--grades") + 1] == str(tmp_path / "graded" / NAME)
+    assert command[command.index("--master") + 1] == str(MASTER)
+    assert "no grading page" in grading_page_hint(tmp_path, ["quiz02-python-numpy"])[0]

@@ -141,7 +141,7 @@ def test_run_all_in_jupyterlab(lab, built, name, tmp_path):
                      if CHECK.match(c.locator(".jp-InputArea-editor").inner_text().strip())]
     shown = [c.locator(".jp-OutputArea").inner_text() for c in check_outputs]
     if name == QUIZ:
-        shot(page.locator(".jp-Cell").nth(8), tmp_path, f"{name}-question.png")
+        shot(page.locator(".jp-CodeCell", has_text="quiz.show(").first, tmp_path, f"{name}-question.png")
     close(server, page)
     nb = nbformat.read(server.root / path, as_version=4)
     assert errors_in(nb) == []
@@ -269,7 +269,7 @@ def test_a_quiz_answered_cell_by_cell_gets_full_marks(lab, built, tmp_path):
                 run_selected(page)
                 out = ran(page, i + 1)
                 assert f"{q}_answer must be one letter, a to h" in out
-                shot(page.locator(".jp-Notebook .jp-Cell").nth(i - 2), tmp_path, f"{QUIZ}-question-{q}.png")
+                shot(page.locator(".jp-Notebook .jp-Cell").nth(i - 1), tmp_path, f"{QUIZ}-question-{q}.png")
                 first = False
             type_into(page, i, f'{q}_answer = "{letter}"')
             run_selected(page)
