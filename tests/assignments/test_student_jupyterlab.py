@@ -119,7 +119,7 @@ def output_text(cell: nbformat.NotebookNode) -> str:
 def public_hints(nb: nbformat.NotebookNode, question: str) -> list[str]:
     """The assertion messages of a question's public tests (what a failing check explains)."""
     source = nb.metadata["otter"]["tests"][question]
-    return [m[1] for m in re.finditer(r"assert .*?, [\"'](.+?)[\"']\s*$", source, re.M)]
+    return [m[1] for m in re.finditer(r"assert .*?, f?[\"'](.+?)[\"']\s*$", source, re.M)]
 
 
 def shot(page_or_locator, tmp: Path, name: str) -> None:
