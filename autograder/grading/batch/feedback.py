@@ -109,3 +109,11 @@ def read_manual_feedback(where: str | Path) -> dict[str, list[ManualFeedback]]:
                                      tuple((i.label, i.points) for i in items), g.comment)
                       for q, g, items in grades]
                 for key, grades in gradebook.manual_grades().items()}
+
+
+def numpy_repr_failures(where: str | Path) -> dict[str, tuple[int, int]]:
+    """question -> (failing cases, submissions) that fail only by NumPy 2's scalar repr (tests
+    whose expected output was recorded under NumPy 1; ``--numpy-legacy-repr`` grades them as
+    NumPy 1 would)."""
+    with GradebookReader(where) as reader:
+        return reader.numpy_repr_failures()
