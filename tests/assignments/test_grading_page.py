@@ -101,7 +101,7 @@ def _answered(student_nb: nbformat.NotebookNode, k: int) -> nbformat.NotebookNod
 
 @pytest.fixture(scope="module")
 def graded_class(built, tmp_path_factory) -> dict:
-    from autograder.demo import write_canvas_download, write_canvas_roster
+    from autograder.demo import points_possible, write_canvas_download, write_canvas_roster
     from autograder.democlass import DemoSubmission, make_roster
     from autograder.grading import grade_batch
     from autograder.lms.collect import collect
@@ -113,7 +113,7 @@ def graded_class(built, tmp_path_factory) -> dict:
     student_nb = nbformat.read(b.student_dir / f"{NAME}.ipynb", as_version=4)
     subs = [DemoSubmission(s, "answered", _answered(student_nb, k), DUE - timedelta(hours=k + 1))
             for k, s in enumerate(roster[:6])]  # the seventh student submits nothing
-    roster_csv = write_canvas_roster(roster, [NAME], tmp / "roster.csv")
+    roster_csv = write_canvas_roster(roster, {NAME: points_possible(b)}, tmp / "roster.csv")
     download = write_canvas_download(subs, NAME, tmp / "download.zip")
     grades = tmp / "graded"
     collect("canvas", download, grades, read_roster(roster_csv))
