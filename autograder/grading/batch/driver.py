@@ -15,7 +15,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ from autograder.grading.batch.gradebook import GRADEBOOK_FILE, Gradebook
 from autograder.grading.batch.outputs import CSV_FILE, submission_ids, write_outputs
 from autograder.grading.causes import Stop
 from autograder.grading.executors.local import WorkerConfig, WorkerPool
-from autograder.grading.model import COMPLETED, Limits, SubmissionResult
+from autograder.grading.model import COMPLETED, Limits, SubmissionResult, Submitter
 from autograder.grading.otter.autograder_zip import load_autograder
 from autograder.grading.otter.grade_one import stopped_result
 from autograder.grading.otter.results_json import results_json
@@ -115,6 +115,7 @@ def grade_batch(
     progress: bool = True,
     caps: SubmissionCaps | None = None,
     grader_memory_bytes: int | None = None,
+    submitter_of: Callable[[Path], Submitter] | None = None,
 ) -> BatchSummary:
     """Grade ``submissions`` (files or directories) with ``autograder_zip`` into ``out_dir``.
 
@@ -127,6 +128,11 @@ def grade_batch(
     ``SubmissionCaps``' defaults); ``grader_memory_bytes``: memory of each grading worker.
     A submission whose grading failed for the grader's own reasons gets a row, but its attempt
     is not final: the next run grades it again.
+
+    ``submitter_of(path)``: who handed the submission in, as the LMS says (an identity source:
+    ``autograder.identity``). Used for autograders that declare a quiz identity: their tests
+    see the submitter's identity, not the notebook's ``student_id``. A result graded for
+    another submitter (or without one) is not current: the submission is graded again.
     """
     t0 = time.monotonic()
     spec = load_autograder(autograder_zip)
@@ -153,10 +159,16 @@ def grade_batch(
         ids = submission_ids(paths)
         batch: list[tuple[str, str, str]] = []
         todo: list[tuple[str, str]] = []
+        binds = submitter_of is not None and spec.identity_column is not None
+        submitters = {p: submitter_of(Path(p)).to_dict() if binds else None for p in paths}
         for p in paths:
             sha = sha256_file(p)
             batch.append((p, sha, ids[p]))
-            if gb.done_attempt(p, sha, spec.sha256) is None:
+            done = gb.done_attempt(p, sha, spec.sha256)
+            if done is not None and not gb.same_submitter(done, submitters[p]):
+                gb.retire_attempt(done["id"])  # graded for another submitter: grade again
+                done = None
+            if done is None:
                 todo.append((p, sha))
         skipped = len(subs) - len(todo)
         bar = _Progress(len(todo), enabled=progress)
@@ -166,7 +178,8 @@ def grade_batch(
         incomplete = 0
 
         def started(key: str, path: str, pid: int | None) -> None:
-            attempts[key] = gb.begin_attempt(run_id, path, ids[path], shas[path], spec.sha256, pid)
+            attempts[key] = gb.begin_attempt(run_id, path, ids[path], shas[path], spec.sha256, pid,
+                                             submitters[path])
 
         def record(key: str, path: str, result: SubmissionResult) -> None:
             nonlocal incomplete
@@ -197,7 +210,8 @@ def grade_batch(
         try:
             if todo:
                 pool = WorkerPool(min(jobs, len(todo)), cfg)
-                pool.run(iter([(p, p) for p, _ in todo]), started, finished, lost)
+                pool.run(iter([(p, p) for p, _ in todo]), started, finished, lost,
+                         fields=lambda key: {"submitter": submitters[key]})
         finally:
             bar.close()
         rows = write_outputs(out, gb, spec, batch)

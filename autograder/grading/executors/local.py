@@ -109,7 +109,7 @@ def worker_main(cfg: WorkerConfig, slot: int, parent_pid: int) -> None:
     from autograder.grading.otter.autograder_zip import use_light_otter
 
     use_light_otter()
-    from autograder.grading.model import Limits
+    from autograder.grading.model import Limits, Submitter
     from autograder.grading.otter.autograder_zip import import_support_files, load_autograder
     from autograder.grading.otter.grade_one import grade_path
 
@@ -143,8 +143,10 @@ def worker_main(cfg: WorkerConfig, slot: int, parent_pid: int) -> None:
             hard = resource.getrlimit(resource.RLIMIT_DATA)[1]
             resource.setrlimit(resource.RLIMIT_DATA, (int(task["data_limit"]), hard))
         scratch = worker_tmp / f"scratch-{number}"  # fresh for each submission
+        submitter = task.get("submitter")
         result = grade_path(spec, task["path"], scratch, limits=limits, slot=slot,
-                            max_notebook_bytes=cfg.max_notebook_bytes, caps=caps)
+                            max_notebook_bytes=cfg.max_notebook_bytes, caps=caps,
+                            submitter=None if submitter is None else Submitter.from_dict(submitter))
         write_frame(proto_out, {"op": "result", "key": task["key"], "result": result.to_dict()})
 
 
@@ -212,7 +214,9 @@ class WorkerPool:
         on_start: Callable[[Any, str, int | None], None],
         on_result: Callable[[Any, str, dict[str, Any]], None],
         on_lost: Callable[[Any, str, Stop], None],
+        fields: Callable[[Any], dict[str, Any]] | None = None,
     ) -> None:
+        """``fields(key)``: more of the task for the worker (e.g. its ``submitter``)."""
         pending: deque[tuple[Any, str]] = deque()
         tries: dict[Any, int] = {}
         exhausted = False
@@ -242,7 +246,8 @@ class WorkerPool:
                             on_start(t[0], t[1], w.pid)
                             data_limit = 0 if w.group is not None else self.cfg.grader_memory_bytes
                             with contextlib.suppress(OSError, ProtocolError):  # noticed below
-                                self._send(w, {"op": "grade", "key": t[0], "path": t[1],
+                                self._send(w, {**(fields(t[0]) if fields else {}),
+                                               "op": "grade", "key": t[0], "path": t[1],
                                                "data_limit": data_limit})
                 if exhausted and not pending and not any(w.task for w in self.workers):
                     break

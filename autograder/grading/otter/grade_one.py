@@ -27,8 +27,9 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from autograder.grading.causes import Cause, Stop
-from autograder.grading.model import COMPLETED, Limits, QuestionOutcome, SubmissionResult
+from autograder.grading.model import COMPLETED, Limits, QuestionOutcome, SubmissionResult, Submitter
 from autograder.grading.otter.autograder_zip import AutograderSpec, QuestionTests
+from autograder.grading.otter.identity_binding import IdentityBinding, unknown_check
 from autograder.grading.otter.notebook import CellStep, assignment_name, load_notebook, plan
 from autograder.grading.otter.submission_caps import SubmissionCaps
 from autograder.grading.otter.submissions import (
@@ -90,10 +91,24 @@ def grade_submission(
     slot: int = 0,
     max_notebook_bytes: int = DEFAULT_MAX_NOTEBOOK_BYTES,
     caps: SubmissionCaps | None = None,
+    submitter: Submitter | None = None,
 ) -> SubmissionResult:
     """Grade ``submission`` against ``spec`` using ``scratch`` (a fresh directory: created
-    here, removed after; a failed removal is logged and never changes the result)."""
+    here, removed after; a failed removal is logged and never changes the result).
+
+    ``submitter``: who handed it in, as the LMS says. For an autograder that declares a quiz
+    identity (``spec.identity_column``) the tests then see the submitter's identity as
+    ``student_id`` and the result carries an identity check (``otter.identity_binding``); an
+    owner the identity source does not know is not graded at all."""
     t0 = time.monotonic()
+    binding = None
+    if submitter is not None and spec.identity_column is not None:
+        if not submitter.identities:
+            check = unknown_check(submitter)
+            result = failed_result(spec, f"error: unknown submitter: {check.why}")
+            result.identity = check.to_dict()
+            return result
+        binding = IdentityBinding(submitter)
     if caps is None:
         caps = SubmissionCaps(max_notebook_bytes=max_notebook_bytes)
     try:
@@ -142,8 +157,11 @@ def grade_submission(
 
         def test(q: QuestionTests) -> None:
             nonlocal tainted
+            namespace = sandbox.namespace
+            if binding is not None:  # the submitter's variant, whatever the notebook says
+                namespace = binding.tests_namespace(namespace)
             try:
-                outcome = run_question(q, sandbox.namespace, call_timeout, tainted)
+                outcome = run_question(q, namespace, call_timeout, tainted)
             except Exception as e:  # never let a check crash the notebook run
                 _log(f"{q.name}: tests crashed: {type(e).__name__}: {e}"[:2000])
                 if type(e).__name__ in SANDBOX_ERRORS:  # the sandbox broke: the student's doing
@@ -218,6 +236,8 @@ def grade_submission(
         result.grading_status = death.text()
         if death.grader_fault:
             result.final = False
+    if binding is not None:
+        result.identity = binding.check().to_dict()
     result.questions = list(outcomes.values())
     result.timings["total"] = time.monotonic() - t0
     return result
@@ -248,7 +268,8 @@ def _exception_stop(e: BaseException, sandbox: object, limits: Limits) -> Stop:
 
 def grade_path(spec: AutograderSpec, path: str | Path, scratch: Path, *, limits: Limits,
                slot: int, max_notebook_bytes: int,
-               caps: SubmissionCaps | None = None) -> SubmissionResult:
+               caps: SubmissionCaps | None = None,
+               submitter: Submitter | None = None) -> SubmissionResult:
     """Grade the submission file at ``path``; never raises (an executor's unit of work).
 
     Why the catch-all: a bug in the grader must still give this one submission a result (an
@@ -256,7 +277,8 @@ def grade_path(spec: AutograderSpec, path: str | Path, scratch: Path, *, limits:
     """
     try:
         return grade_submission(spec, Submission(Path(path)), scratch, limits=limits, slot=slot,
-                                max_notebook_bytes=max_notebook_bytes, caps=caps)
+                                max_notebook_bytes=max_notebook_bytes, caps=caps,
+                                submitter=submitter)
     except Exception as e:
         _log(f"{path}: grader failure: {type(e).__name__}: {e}"[:2000])
         return stopped_result(spec, Stop(Cause.GRADER_FAILURE))
