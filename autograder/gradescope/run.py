@@ -26,7 +26,7 @@ from typing import Any
 from autograder.gradescope import metadata as gs_metadata
 from autograder.grading.batch.driver import grade_batch
 from autograder.grading.batch.gradebook import GRADEBOOK_FILE, Gradebook
-from autograder.grading.model import IdentityCheck, Limits
+from autograder.grading.model import Limits
 from autograder.grading.otter.autograder_zip import AutograderSpec, load_autograder
 from autograder.grading.otter.submissions import discover
 from autograder.hashing import sha256_file
@@ -78,14 +78,6 @@ def find_submission(folder: Path, assignment: str | None) -> Path:
         return notebooks[0]
     raise SubmissionError("several notebooks were submitted ("
                             + ", ".join(sorted(p.name for p in paths)) + "); submit one")
-
-
-def identity_notice(check: IdentityCheck) -> str:
-    """What the student reads about their identity (only when the instructor must look)."""
-    if check.status == "unknown":
-        return ("Your submission could not be matched to your course identity, so the quiz was "
-                "not graded; your instructor has been told.")
-    return f"Identity check: {check.message()}."
 
 
 def write_results(root: Path, results: dict[str, Any]) -> None:
@@ -145,20 +137,13 @@ def run(root: Path) -> dict[str, Any]:
     try:
         attempt = gb.result_attempt(str(notebook), sha256_file(notebook), spec.sha256)
         results = json.loads(attempt["results_json"])
-        extra: dict[str, Any] = {"isolation": attempt["isolation"] or "",
-                                 "grading_status": attempt["grading_status"]}
-        if attempt["identity"]:
-            check = IdentityCheck.from_dict(json.loads(attempt["identity"]))
-            extra["identity"] = check.to_dict()
-            if check.flagged:
-                notice = identity_notice(check)
-                results["output"] = notice + ("\n\n" + results["output"]
-                                              if results.get("output") else "")
-        elif spec.identity_column is not None:
+        extra = results.setdefault("extra_data", {}).setdefault("mlphys", {})
+        extra.update(isolation=attempt["isolation"] or "",
+                     grading_status=attempt["grading_status"])
+        if spec.identity_column is not None and "identity" not in extra:
             extra["identity"] = {"status": "not checked",
                                  "why": "no submission_metadata.json: graded against the "
                                         "notebook's own student_id"}
-        results.setdefault("extra_data", {})["mlphys"] = extra
         write_results(root, results)
         write_otter_pickle(root, spec, gb, attempt["id"])
     finally:

@@ -39,6 +39,11 @@ import click
 @click.option("--grader-memory-mb", type=click.FloatRange(min=64), default=2048.0,
               show_default=True,
               help="Memory of each grading worker (its tests' work on student data).")
+@click.option("--identities", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+              help="Who handed each file in, for quizzes: collect's collection.json or a CSV "
+                   "with the columns file,identity (default: the collection.json next to a "
+                   "collected submissions/ folder). The quiz is graded against that identity's "
+                   "variant and a notebook whose student_id differs is flagged.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 @click.argument("submissions", nargs=-1, metavar="SUBMISSION ...")
 def grade_command(
@@ -52,6 +57,7 @@ def grade_command(
     max_zip_mb: float,
     max_zip_members: int,
     grader_memory_mb: float,
+    identities: str | None,
     quiet: bool,
     submissions: tuple[str, ...],
 ) -> None:
@@ -66,6 +72,10 @@ def grade_command(
     if not submissions:
         raise click.ClickException("no submissions given (pass .ipynb/.zip files or directories)")
     try:
+        submitter_of = _identity_source(autograder, identities, submissions, quiet)
+    except (AutograderZipError, ValueError) as e:
+        raise click.ClickException(str(e)) from None
+    try:
         summary = grade_batch(
             autograder, list(submissions), Path(out_dir), jobs=jobs, timeout=timeout,
             cell_timeout=cell_timeout, max_notebook_bytes=int(max_notebook_mb * 1024 * 1024),
@@ -74,6 +84,7 @@ def grade_command(
                                 max_cells=max_cells, max_zip_bytes=int(max_zip_mb * 1024 * 1024),
                                 max_zip_members=max_zip_members),
             grader_memory_bytes=int(grader_memory_mb * 1024 * 1024),
+            submitter_of=submitter_of,
         )
     except (AutograderZipError, BatchError, FileNotFoundError) as e:
         raise click.ClickException(str(e)) from None
@@ -83,3 +94,28 @@ def grade_command(
             f"{summary.incomplete} not completed normally; {summary.rows} rows in "
             f"{summary.csv_path} ({summary.seconds:.1f} s)"
         )
+
+
+def _identity_source(autograder: str, identities: str | None, submissions: tuple[str, ...],
+                     quiet: bool):  # -> Callable[[Path], Submitter] | None
+    """Who handed each file in, for an autograder that binds a quiz identity (else None)."""
+    from autograder.grading.otter.autograder_zip import load_autograder
+    from autograder.identity_sources import collection_beside, load_source
+
+    column = load_autograder(autograder).identity_column
+    if column is None:
+        if identities is not None and not quiet:
+            click.echo("note: this autograder is not a quiz with per-student variants; "
+                       "--identities is not needed", err=True)
+        return None
+    path = Path(identities) if identities is not None else collection_beside(submissions)
+    if path is None:
+        if not quiet:
+            click.echo("note: quiz graded against the student_id each notebook sets (no "
+                       "identity source): pass --identities collection.json or a file,identity "
+                       "CSV to grade each submitter's own variant", err=True)
+        return None
+    source = load_source(path, column)
+    if not quiet:
+        click.echo(f"{source.describe()} ({path})", err=True)
+    return source.submitter

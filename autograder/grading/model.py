@@ -226,6 +226,21 @@ class IdentityCheck:
         return (f"the notebook's student_id could not be read; graded against the submitter "
                 f"{self.graded_as!r}'s own variant ({self.source})")
 
+    def student_notice(self) -> str:
+        """What the student reads about the check (feedback pages, Gradescope's output)."""
+        if self.status == "unknown":
+            return ("This submission could not be matched to your course identity, so the quiz "
+                    "was not graded; your instructor has been told.")
+        if self.status == "mismatch":
+            seen = ", ".join(repr(i) for i in self.notebook_ids)
+            return (f"Identity check: the notebook's student_id is {seen}, but this submission "
+                    f"is from {self.graded_as!r}: it was graded against {self.graded_as!r}'s own "
+                    "variant of the quiz. Your instructor has been told.")
+        if self.status == "unset":
+            return (f"Identity check: the notebook sets no student_id; it was graded against "
+                    f"{self.graded_as!r}'s own variant of the quiz.")
+        return ""
+
     def to_dict(self) -> dict[str, Any]:
         return {"status": self.status, "source": self.source, "graded_as": self.graded_as,
                 "notebook_ids": list(self.notebook_ids), "group": list(self.group),

@@ -27,6 +27,7 @@ from autograder.grading.executors.local import WorkerConfig, WorkerPool
 from autograder.grading.model import COMPLETED, Limits, SubmissionResult, Submitter
 from autograder.grading.otter.autograder_zip import load_autograder
 from autograder.grading.otter.grade_one import stopped_result
+from autograder.grading.otter.identity_binding import annotate_results
 from autograder.grading.otter.results_json import results_json
 from autograder.grading.otter.submission_caps import SubmissionCaps
 from autograder.grading.otter.submissions import DEFAULT_MAX_NOTEBOOK_BYTES, discover
@@ -183,10 +184,11 @@ def grade_batch(
 
         def record(key: str, path: str, result: SubmissionResult) -> None:
             nonlocal incomplete
+            results = annotate_results(results_json(result, spec.config), result.identity)
             if result.final:
-                gb.finish_attempt(attempts.pop(key), result, results_json(result, spec.config))
+                gb.finish_attempt(attempts.pop(key), result, results)
             else:  # the grader's failure: shown, but regraded by the next run
-                gb.fail_attempt(attempts.pop(key), result, results_json(result, spec.config))
+                gb.fail_attempt(attempts.pop(key), result, results)
             results[path] = result.total
             if result.grading_status != COMPLETED:
                 incomplete += 1

@@ -133,3 +133,16 @@ def unknown_check(submitter: Submitter) -> IdentityCheck:
     """The check of a submission whose owner the identity source does not know."""
     return IdentityCheck(status="unknown", source=submitter.source, graded_as=None,
                          why=submitter.why or "the submitter has no identity")
+
+
+def annotate_results(results: dict[str, Any], identity: dict[str, Any] | None) -> dict[str, Any]:
+    """Add the identity check to a Gradescope ``results.json`` dict: in ``extra_data`` always,
+    and at the top of the student-visible ``output`` when it is flagged."""
+    if identity is None:
+        return results
+    check = IdentityCheck.from_dict(identity)
+    results.setdefault("extra_data", {}).setdefault("mlphys", {})["identity"] = check.to_dict()
+    notice = check.student_notice() if check.flagged else ""
+    if notice:
+        results["output"] = notice + ("\n\n" + results["output"] if results.get("output") else "")
+    return results
