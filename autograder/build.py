@@ -202,7 +202,8 @@ def build_assignment(name: str, out: Path, root: Path = ASSIGNMENTS, run_tests: 
         solutions = target / "solutions" / f"{name}.ipynb"
         shutil.copy(result / "autograder" / f"{name}.ipynb", solutions)
         _add_manifest(autograder_zip, assignment_config(master), course.identity if quiz else None)
-        add_sandboxed_runner(autograder_zip)  # Gradescope and `otter grade` use our sandbox
+        add_sandboxed_runner(autograder_zip,  # Gradescope and `otter grade` use our sandbox
+                             roster=gradescope_roster(course) if quiz else None)
     _check_zip(name, autograder_zip, course if quiz else None)
     letters = per_student = None
     if quiz is not None:
@@ -296,6 +297,23 @@ def roster_entries(course: Course) -> list[RosterEntry]:
         roster = read_roster(course.roster)
         return [(s.key, s.display or s.name, identity)
                 for s, identity, _ in identities(roster.students, course.identity)]
+    except (LmsError, IdentityError) as e:
+        raise BuildError(str(e)) from None
+
+
+def gradescope_roster(course: Course) -> list[dict[str, str]] | None:
+    """Each roster student's identity with the email and sid Gradescope reports for them
+    (for ``autograder.gradescope.metadata``); None without a roster."""
+    if course.roster is None:
+        return None
+    from autograder.identity import IdentityError, identities
+    from autograder.lms.errors import LmsError
+    from autograder.lms.roster import read_roster
+
+    try:
+        return [{"identity": identity, "email": s.email, "sid": s.sis_user_id}
+                for s, identity, _ in identities(read_roster(course.roster).students,
+                                                 course.identity)]
     except (LmsError, IdentityError) as e:
         raise BuildError(str(e)) from None
 

@@ -34,6 +34,7 @@ PAYLOAD = "mlphys_grader"
 """The folder under ``files/`` with the bootstrap, the wheel and the manifest copy."""
 MANIFEST = "mlphys.json"
 OTTER_ENTRY = "python /autograder/source/run_otter.py"
+ROSTER = "mlphys_roster.json"
 
 RUN_AUTOGRADER = """#!/usr/bin/env bash
 # Written by `mlphys build` in place of Otter's run_autograder. Gradescope and `otter grade` run
@@ -79,8 +80,14 @@ def _indent(lines: list[str], by: int) -> str:
     return "\n".join(" " * by + line for line in lines) or " " * by + ":"
 
 
-def add_sandboxed_runner(autograder_zip: Path) -> None:
-    """Rewrite ``autograder_zip`` (atomically) so that it grades with the sandboxed grader."""
+def add_sandboxed_runner(autograder_zip: Path, roster: list[dict[str, str]] | None = None) -> None:
+    """Rewrite ``autograder_zip`` (atomically) so that it grades with the sandboxed grader.
+
+    ``roster`` (a quiz built with a roster): each student's ``identity``, ``email`` and
+    ``sid``, written as ``mlphys_roster.json`` at the zip's root, so that on Gradescope (which
+    reports a submitter's email and sid) the identity can be a column Gradescope does not
+    report, such as a login. Only Gradescope reads it: ``otter run`` and ``otter grade`` copy no
+    unknown file from the zip's root, ``mlphys grade`` ignores it."""
     with zipfile.ZipFile(autograder_zip) as old:
         names = old.namelist()
         if "run_autograder" not in names or "setup.sh" not in names:
@@ -106,6 +113,8 @@ def add_sandboxed_runner(autograder_zip: Path) -> None:
             f"files/{PAYLOAD}/bootstrap.py": Path(bootstrap.__file__).read_bytes(),
             f"files/{PAYLOAD}/{wheel.name}": wheel.read_bytes(),
         }
+        if roster is not None:
+            additions[ROSTER] = json.dumps(roster, indent=1)
         fd, temp_zip = tempfile.mkstemp(dir=autograder_zip.parent, suffix=".zip.tmp")
         os.close(fd)
         try:

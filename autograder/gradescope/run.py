@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from autograder.gradescope import metadata as gs_metadata
+from autograder.gradescope.hardened_zip import ROSTER
 from autograder.grading.batch.driver import grade_batch
 from autograder.grading.batch.gradebook import GRADEBOOK_FILE, Gradebook
 from autograder.grading.model import Limits
@@ -129,7 +130,8 @@ def run(root: Path) -> dict[str, Any]:
     submitter = None
     if spec.identity_column is not None:
         submitter = gs_metadata.submitter(
-            gs_metadata.read_metadata(root / gs_metadata.METADATA_FILE), spec.identity_column)
+            gs_metadata.read_metadata(root / gs_metadata.METADATA_FILE), spec.identity_column,
+            gs_metadata.read_roster(root / "source" / ROSTER))
     grade_batch(spec.path, [notebook], work / "out", jobs=1, limits=GRADESCOPE_LIMITS,
                 progress=False,
                 submitter_of=None if submitter is None else (lambda _path: submitter))

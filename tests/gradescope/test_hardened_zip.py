@@ -205,3 +205,15 @@ def test_the_in_container_grader_needs_only_what_otters_environment_has():
                    if not m.startswith("_") and m in importlib.metadata.packages_distributions()}
     assert "numpy" in allowed and "otter" in allowed  # the closure is computed, not empty
     assert third_party <= allowed, f"not in Otter's environment: {sorted(third_party - allowed)}"
+
+
+def test_a_quiz_built_with_a_roster_carries_it_for_gradescope_only(tmp_path: Path):
+    path = tmp_path / "quiz-autograder.zip"
+    shutil.copy(FIXTURE, path)
+    roster = [{"identity": "alove", "email": "ada@uni.edu", "sid": "S1"}]
+    add_sandboxed_runner(path, roster=roster)
+    with zipfile.ZipFile(path) as zf:
+        assert json.loads(zf.read("mlphys_roster.json")) == roster
+        assert not any("roster" in n for n in zf.namelist() if n.startswith(("files/", "tests/")))
+    spec = load_autograder(path)  # mlphys grade: not a support file, never in a sandbox
+    assert not any("roster" in rel for rel in spec.support_files)

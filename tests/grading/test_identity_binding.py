@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.gradescope.metadata import read_metadata, submitter
+from autograder.gradescope.metadata import read_metadata, read_roster, submitter
 from autograder.grading.model import IdentityCheck, Submitter
 from autograder.grading.otter.identity_binding import (
     IdentityBinding,
@@ -237,3 +237,23 @@ def test_collection_json_is_found_beside_collected_submissions(tmp_path):
     assert collection_beside([tmp_path / "submissions" / "a.ipynb"]) is not None
     (tmp_path / "other").mkdir()
     assert collection_beside([tmp_path / "other"]) is None
+
+
+def test_the_zips_roster_turns_gradescopes_email_or_sid_into_the_course_identity(tmp_path):
+    roster = [{"identity": "alove", "email": "Ada@Uni.edu", "sid": "S1"},
+              {"identity": "aturi", "email": "alan@uni.edu", "sid": "S2"}]
+    path = tmp_path / "mlphys_roster.json"
+    path.write_text(json.dumps(roster))
+    table = read_roster(path)
+    by_email = submitter({"users": [{"email": "ada@uni.edu", "sid": None}]}, "login", table)
+    assert by_email.identities == ("alove",) and "from the course roster" in by_email.source
+    by_sid = submitter({"users": [{"email": "other@uni.edu", "sid": "S2"}]}, "login", table)
+    assert by_sid.identities == ("aturi",)
+    group = submitter({"users": USERS}, "login", table)  # Ada by email, Alan by email
+    assert group.identities == ("alove", "aturi")
+    stranger = submitter({"users": [{"email": "eve@uni.edu", "sid": "S9"}]}, "login", table)
+    assert stranger.identities == () and "login" in stranger.why  # not graded as anyone
+    assert submitter({"users": [{"email": "eve@uni.edu"}]}, "auto", table).identities == (
+        "eve@uni.edu",)  # auto: Gradescope's email is an identity of its own
+    (tmp_path / "bad.json").write_text("{}")
+    assert read_roster(tmp_path / "bad.json") is None and read_roster(tmp_path / "no.json") is None
