@@ -217,3 +217,15 @@ def test_a_quiz_built_with_a_roster_carries_it_for_gradescope_only(tmp_path: Pat
         assert not any("roster" in n for n in zf.namelist() if n.startswith(("files/", "tests/")))
     spec = load_autograder(path)  # mlphys grade: not a support file, never in a sandbox
     assert not any("roster" in rel for rel in spec.support_files)
+
+
+def test_the_bootstrap_needs_only_the_standard_library():
+    """It runs in Otter's Python before mlphys is importable."""
+    import ast
+
+    tree = ast.parse(Path(bootstrap.__file__).read_text())
+    modules = {alias.name.split(".")[0] for node in ast.walk(tree)
+               if isinstance(node, ast.Import) for alias in node.names}
+    modules |= {node.module.split(".")[0] for node in ast.walk(tree)
+                if isinstance(node, ast.ImportFrom) and node.module}
+    assert modules and modules <= set(sys.stdlib_module_names) | {"__future__"}, modules
