@@ -134,6 +134,7 @@ def run(root: Path) -> dict[str, Any]:
             gs_metadata.read_roster(root / "source" / ROSTER))
     grade_batch(spec.path, [notebook], work / "out", jobs=1, limits=GRADESCOPE_LIMITS,
                 progress=False,
+                ignore_requirements=True,  # setup.sh installed them at image build: no refusal here
                 submitter_of=None if submitter is None else (lambda _path: submitter))
     gb = Gradebook(work / "out" / GRADEBOOK_FILE)
     try:

@@ -101,3 +101,11 @@ def _identity(attempt: object) -> IdentityCheck | None:
     if "identity" not in keys or not attempt["identity"]:  # type: ignore[index]
         return None
     return IdentityCheck.from_dict(json.loads(attempt["identity"]))  # type: ignore[index]
+
+
+def numpy_repr_failures(where: str | Path) -> dict[str, tuple[int, int]]:
+    """question -> (failing cases, submissions) that fail only by NumPy 2's scalar repr (tests
+    whose expected output was recorded under NumPy 1; ``--numpy-legacy-repr`` grades them as
+    NumPy 1 would)."""
+    with GradebookReader(where) as reader:
+        return reader.numpy_repr_failures()

@@ -27,7 +27,15 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from autograder.grading.causes import Cause, Stop
-from autograder.grading.model import COMPLETED, Limits, QuestionOutcome, SubmissionResult, Submitter
+from autograder.grading.model import (
+    COMPLETED,
+    DEFAULT_OPTIONS,
+    GradingOptions,
+    Limits,
+    QuestionOutcome,
+    SubmissionResult,
+    Submitter,
+)
 from autograder.grading.otter.autograder_zip import AutograderSpec, QuestionTests
 from autograder.grading.otter.identity_binding import IdentityBinding, unknown_check
 from autograder.grading.otter.notebook import CellStep, assignment_name, load_notebook, plan
@@ -91,6 +99,7 @@ def grade_submission(
     slot: int = 0,
     max_notebook_bytes: int = DEFAULT_MAX_NOTEBOOK_BYTES,
     caps: SubmissionCaps | None = None,
+    options: GradingOptions = DEFAULT_OPTIONS,
     submitter: Submitter | None = None,
 ) -> SubmissionResult:
     """Grade ``submission`` against ``spec`` using ``scratch`` (a fresh directory: created
@@ -150,7 +159,8 @@ def grade_submission(
     try:
         from autograder.grading.sandbox import Sandbox  # the driver process never needs it
 
-        sandbox = Sandbox(scratch, limits=limits, slot=slot)
+        sandbox = Sandbox(scratch, limits=limits, slot=slot,
+                          site_dirs=options.site_dirs or None)
         sandbox.start()
         result.isolation = str(getattr(sandbox, "isolation", ""))
         result.timings["start"] = time.monotonic() - t_start
@@ -161,7 +171,8 @@ def grade_submission(
             if binding is not None:  # the submitter's variant, whatever the notebook says
                 namespace = binding.tests_namespace(namespace)
             try:
-                outcome = run_question(q, namespace, call_timeout, tainted)
+                outcome = run_question(q, namespace, call_timeout, tainted,
+                                       numpy_legacy_repr=options.numpy_legacy_repr)
             except Exception as e:  # never let a check crash the notebook run
                 _log(f"{q.name}: tests crashed: {type(e).__name__}: {e}"[:2000])
                 if type(e).__name__ in SANDBOX_ERRORS:  # the sandbox broke: the student's doing
@@ -269,6 +280,7 @@ def _exception_stop(e: BaseException, sandbox: object, limits: Limits) -> Stop:
 def grade_path(spec: AutograderSpec, path: str | Path, scratch: Path, *, limits: Limits,
                slot: int, max_notebook_bytes: int,
                caps: SubmissionCaps | None = None,
+               options: GradingOptions = DEFAULT_OPTIONS,
                submitter: Submitter | None = None) -> SubmissionResult:
     """Grade the submission file at ``path``; never raises (an executor's unit of work).
 
@@ -278,7 +290,7 @@ def grade_path(spec: AutograderSpec, path: str | Path, scratch: Path, *, limits:
     try:
         return grade_submission(spec, Submission(Path(path)), scratch, limits=limits, slot=slot,
                                 max_notebook_bytes=max_notebook_bytes, caps=caps,
-                                submitter=submitter)
+                                options=options, submitter=submitter)
     except Exception as e:
         _log(f"{path}: grader failure: {type(e).__name__}: {e}"[:2000])
         return stopped_result(spec, Stop(Cause.GRADER_FAILURE))

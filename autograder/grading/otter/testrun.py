@@ -35,8 +35,9 @@ import types
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from autograder.grading.model import INFRA_KINDS, CaseOutcome, QuestionOutcome
+from autograder.grading.model import INFRA_KINDS, NUMPY_REPR_NOTE, CaseOutcome, QuestionOutcome
 from autograder.grading.otter.autograder_zip import QuestionTests
+from autograder.grading.otter.numpy_compat import legacy_scalar_repr, numpy_repr_only
 
 PASSED_MESSAGE = "✅ Test case passed"
 FAILED_PREFIX = "❌ Test case failed"
@@ -268,6 +269,8 @@ class _Runner(doctest.DocTestRunner):
     """Otter's doctest runner, remembering the worst exception an example raised."""
 
     kind: str | None = None
+    numpy_repr_only: bool = False
+    """a failure that NumPy 1's scalar repr would have passed"""
 
     def report_unexpected_exception(self, out: Any, test: Any, example: Any, exc_info: Any) -> None:
         kind = _classify(exc_info[1])
@@ -278,10 +281,16 @@ class _Runner(doctest.DocTestRunner):
     def report_failure(self, out: Any, test: Any, example: Any, got: str) -> None:
         if self.kind is None:
             self.kind = "wrong"
+        flags = self.optionflags
+        for flag, on in example.options.items():
+            flags = flags | flag if on else flags & ~flag
+        if numpy_repr_only(example.want, got, flags):
+            self.numpy_repr_only = True
         super().report_failure(out, test, example, got)
 
 
-def _run_doctest(name: str, body: str, namespace: Mapping[str, Any]) -> tuple[bool, str, str | None]:
+def _run_doctest(name: str, body: str, namespace: Mapping[str, Any]
+                 ) -> tuple[bool, str, str | None, bool]:
     """``otter.test_files.ok_test.run_doctest`` against a fresh :class:`StudentGlobals`."""
     examples = doctest.DocTestParser().parse(body, name)
     test = doctest.DocTest(
@@ -295,8 +304,8 @@ def _run_doctest(name: str, body: str, namespace: Mapping[str, Any]) -> tuple[bo
     with open(os.devnull, "w") as f, contextlib.redirect_stderr(f), contextlib.redirect_stdout(f):
         result = runner.summarize(verbose=True)
     if result.failed == 0:
-        return True, "", None
-    return False, out.getvalue(), runner.kind or "wrong"
+        return True, "", None, False
+    return False, out.getvalue(), runner.kind or "wrong", runner.numpy_repr_only
 
 
 def _truncate(text: str) -> str:
@@ -354,24 +363,32 @@ def run_question(
     namespace: Mapping[str, Any],
     case_timeout: float | None = 60.0,
     tainted: bool = False,
+    numpy_legacy_repr: bool = False,
 ) -> QuestionOutcome:
     """Run every case of ``question`` against ``namespace`` and score it as Otter would.
 
     ``tainted``: hidden cases of this submission have already called student code, which may
     have stashed their arguments; student-produced text in failing public cases is then
-    withheld from the student view (see :func:`withhold_student_text`)."""
+    withheld from the student view (see :func:`withhold_student_text`).
+    ``numpy_legacy_repr``: NumPy prints scalars as NumPy 1 did while the cases run (tests whose
+    expected outputs were recorded under NumPy 1); without it, a case that fails only by NumPy
+    2's scalar repr gets :data:`NUMPY_REPR_NOTE` in its instructor message."""
     from otter.test_files.abstract_test import TestCaseResult
 
     tf = question.make_test_file()
     secrets = _secret_lines(tf)
+    notebook_legacy = _notebook_print_legacy(namespace) if question.ok_format else None
     cases: list[CaseOutcome] = []
     results = []
     for i, tc in enumerate(tf.test_cases):
         kind: str | None
+        repr_only = False
         try:
-            with _time_budget(case_timeout):
+            with _time_budget(case_timeout), legacy_scalar_repr(numpy_legacy_repr,
+                                                                 notebook_legacy):
                 if question.ok_format:
-                    passed, text, kind = _run_doctest(f"{tf.name} {i}", tc.body, namespace)
+                    passed, text, kind, repr_only = _run_doctest(f"{tf.name} {i}", tc.body,
+                                                                 namespace)
                     message = PASSED_MESSAGE if passed else FAILED_PREFIX + "\n" + text
                 else:
                     passed, message, kind = _run_exception_case(tf, tc, namespace)
@@ -386,6 +403,8 @@ def run_question(
             public = scrub(withhold_student_text(message), secrets)
         else:
             public = scrub(message, secrets)
+        if repr_only:  # for the instructor only (public messages are computed above)
+            message += "\n" + NUMPY_REPR_NOTE
         results.append(TestCaseResult(test_case=tc, message=message, passed=passed))
         cases.append(CaseOutcome(
             name=str(tc.name), hidden=bool(tc.hidden), points=float(tc.points or 0),
@@ -404,6 +423,18 @@ def run_question(
                 ))
             break
     return _outcome(question, tf, results, cases, secrets)
+
+
+def _notebook_print_legacy(namespace: Mapping[str, Any]) -> str | None:
+    """The notebook's NumPy ``legacy`` print option (Otter's doctests print with the kernel's
+    options; see ``RemoteNamespace.numpy_print_legacy``); None for a plain mapping."""
+    ask = getattr(namespace, "numpy_print_legacy", None)
+    if ask is None:
+        return None
+    try:
+        return ask()
+    except Exception:  # a dead sandbox: the cases will say so
+        return None
 
 
 WITHHELD = "    [withheld: produced by student code after hidden tests had run]"
