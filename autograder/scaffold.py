@@ -273,8 +273,9 @@ def _add_make(module_path: Path, key: str, qid: str, quiz: str) -> None:
     questions = next((n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "questions"), None)
     returned = questions and [n for n in ast.walk(questions) if isinstance(n, ast.Return)]
     if not returned or len(returned) != 1 or not isinstance(returned[0].value, ast.List):
-        raise ScaffoldError(f"{module_path}: questions() does not end in `return [...]`; add "
-                            f"make_{key}(seed) to its list yourself, then run this again with another module")
+        raise ScaffoldError(f"{module_path}: questions() does not end in `return [...]`, so a new "
+                            "question cannot be listed in it automatically: add it by hand "
+                            "(docs/authoring.md, section 4)")
     lines = source.splitlines(keepends=True)
     listed = returned[0].value
     row, col = listed.end_lineno - 1, listed.end_col_offset - 1  # the closing bracket

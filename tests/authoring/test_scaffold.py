@@ -141,3 +141,18 @@ def test_a_quiz_question_joins_an_existing_quiz_module(tmp_path):
                            str(PACKAGE_COURSE / "pyproject.toml"), str(tmp_path / "reference" / "quiz")],
                           capture_output=True, text=True)
     assert lint.returncode == 0, lint.stdout
+
+
+def test_a_quiz_module_it_cannot_extend_is_left_alone(tmp_path):
+    """quiz02's questions() is not a list literal: one line, and neither file changes."""
+    shutil.copytree(PACKAGE_COURSE / "reference", tmp_path / "reference",
+                    ignore=shutil.ignore_patterns("__pycache__", "pool.json"))
+    shutil.copytree(PACKAGE_COURSE / "assignments" / "quiz02-python-numpy",
+                    tmp_path / "assignments" / "quiz02-python-numpy")
+    files = [tmp_path / "reference" / "quiz" / "python_numpy.py",
+             tmp_path / "assignments" / "quiz02-python-numpy" / "quiz02-python-numpy.ipynb"]
+    before = [f.read_bytes() for f in files]
+    code, out = invoke(["new", "question", "quiz02-python-numpy", "--kind", "quiz",
+                        "--course", str(tmp_path)])
+    assert code == 1 and out.count("\n") == 1 and "cannot be listed in it automatically" in out, out
+    assert [f.read_bytes() for f in files] == before
