@@ -55,6 +55,7 @@ from autograder.quiz_notebooks import (
     solution_identity,
 )
 from autograder.quizpack import embed_variant, pack_meta
+from autograder.scaffold import TODO, unfinished_cells
 
 REPO = Path(__file__).resolve().parent.parent
 ASSIGNMENTS = REPO / "assignments"
@@ -129,6 +130,10 @@ def _stage(name: str, course: Course, root: Path, staging: Path) -> tuple[Path, 
     """Copy the master and provide the files its config asks for that the build generates;
     for a quiz also return the keys of the solutions' student (from the course's reference)."""
     source_dir = master_path(name, root).parent
+    unfinished = unfinished_cells(source_dir / f"{name}.ipynb")
+    if unfinished:
+        raise BuildError(f"{name}: {', '.join(unfinished)} still hold{'s' if len(unfinished) == 1 else ''} "
+                         f"'{TODO}' text from the scaffold: write them first (docs/authoring.md)")
     shutil.copytree(source_dir, staging, dirs_exist_ok=True,
                     ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints", "mutations.yml"))
     if (staging / "reference").exists():
