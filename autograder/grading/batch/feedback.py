@@ -9,10 +9,12 @@ keeps them in instructor-only columns that ``GradebookReader`` never selects).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder.grading.batch.gradebook import GradebookReader
+from autograder.grading.model import IdentityCheck
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,9 @@ class SubmissionFeedback:
     graded_at: float
     attempts: int
     questions: tuple[QuestionFeedback, ...] = field(default=())
+    identity: IdentityCheck | None = None
+    """for a quiz graded against the submitter's identity: what the grader found (a flagged
+    check: the notebook's ``student_id`` is not the submitter's, or the owner is unknown)"""
 
 
 def read_feedback(
@@ -85,9 +90,17 @@ def read_feedback(
                 grading_status=a["grading_status"], total=a["total"], possible=a["possible"],
                 percent=a["percent"], graded_at=a["finished_at"],
                 attempts=gradebook.attempt_count(a["submission_path"]),
-                questions=tuple(questions),
+                questions=tuple(questions), identity=_identity(a),
             ))
         return out
+
+
+def _identity(attempt: object) -> IdentityCheck | None:
+    """The attempt's identity check (gradebooks written before it existed have no column)."""
+    keys = attempt.keys()  # type: ignore[attr-defined]
+    if "identity" not in keys or not attempt["identity"]:  # type: ignore[index]
+        return None
+    return IdentityCheck.from_dict(json.loads(attempt["identity"]))  # type: ignore[index]
 
 
 @dataclass(frozen=True)

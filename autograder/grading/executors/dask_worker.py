@@ -206,7 +206,8 @@ def autograder_bytes(data: bytes) -> bytes:
 
 
 def grade_on_worker(settings: dict[str, Any], autograder: bytes, name: str, data: bytes,
-                    size: int, sha256: str, topic: str, ref: str) -> dict[str, Any]:
+                    size: int, sha256: str, topic: str, ref: str,
+                    submitter: dict[str, Any] | None = None) -> dict[str, Any]:
     """Grade one submission on this Dask worker; the result as ``SubmissionResult.to_dict``.
 
     ``settings``: ``autograder_sha256``, ``limits`` (``Limits`` as a dict),
@@ -240,7 +241,7 @@ def grade_on_worker(settings: dict[str, Any], autograder: bytes, name: str, data
             f.write(data)
             if not whole:  # only the head was sent: the size alone gets it refused
                 f.truncate(size)
-        result = process.grade(ref, str(path), grading_deadline(process.cfg))
+        result = process.grade(ref, str(path), grading_deadline(process.cfg), submitter)
     except BaseException:
         with contextlib.suppress(Exception):
             process.kill()

@@ -65,6 +65,10 @@ class AutograderSpec:
     autograder_only: tuple[str, ...] = ()
     """top-level ``files/`` entries for the tests only (``mlphys.json``, written by
     ``mlphys build`` from the assignment's ``autograder_files``): never put in the sandbox"""
+    identity_column: str | None = None
+    """for a quiz built by ``mlphys build``: the roster column that is a student's identity
+    (``mlphys.json``'s ``quiz_identity_column``); when set, a grader that knows the submitter
+    binds the tests' ``student_id`` to the submitter (``otter.identity_binding``)"""
 
     def sandbox_files(self) -> dict[str, bytes]:
         """The support files the student's notebook may see (Otter copies all of them; we keep
@@ -222,7 +226,8 @@ def load_autograder(path: str | Path) -> AutograderSpec:
     support = {n[len("files/"):]: data for n, data in members.items() if n.startswith("files/")}
     return AutograderSpec(path=path.resolve(), sha256=digest, config=config,
                           questions=tuple(questions), support_files=support,
-                          autograder_only=_autograder_only(members.get(MANIFEST), path))
+                          autograder_only=_autograder_only(members.get(MANIFEST), path),
+                          identity_column=_identity_column(members.get(MANIFEST), path))
 
 
 MANIFEST = "mlphys.json"
@@ -267,3 +272,16 @@ def _autograder_only(manifest: bytes | None, path: Path) -> tuple[str, ...]:
                                               for n in names):
         raise AutograderZipError(f"{MANIFEST} in {path}: autograder_only must list top-level names")
     return tuple(n.strip("/") for n in names)
+
+
+def _identity_column(manifest: bytes | None, path: Path) -> str | None:
+    """``quiz_identity_column`` of the zip's ``mlphys.json`` (None without one)."""
+    if manifest is None:
+        return None
+    try:
+        value = json.loads(manifest.decode("utf-8")).get("quiz_identity_column")
+    except (ValueError, AttributeError):
+        raise AutograderZipError(f"{MANIFEST} in {path} is not a JSON object") from None
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise AutograderZipError(f"{MANIFEST} in {path}: quiz_identity_column must be a column name")
+    return value
