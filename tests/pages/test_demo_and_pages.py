@@ -27,6 +27,8 @@ def demo(tmp_path_factory) -> Path:
                                        "--assignments", ASSIGNMENT, "--jobs", "2"])
     assert result.exit_code == 0, result.output
     assert "where things are" in result.output
+    # the demo always says whether (and how) its class can be graded in the hand-grading page
+    assert "has questions graded by hand: no grading page" in result.output
     return out
 
 
