@@ -32,6 +32,8 @@ import click
 import nbformat
 import yaml
 
+from autograder import zip_additions
+
 REPO = Path(__file__).resolve().parent.parent
 ASSIGNMENTS = REPO / "assignments"
 SUPPORT = Path(__file__).resolve().parent / "assignment_support"
@@ -138,12 +140,9 @@ def build_assignment(name: str, out: Path, root: Path = ASSIGNMENTS,
 
 
 def _add_manifest(autograder_zip: Path, config: dict) -> None:
-    """Tell ``mlphys grade`` which support files are for the tests only (``autograder_files``:
-    e.g. ``reference``, which holds the answers): it keeps them out of the student's sandbox.
-    Otter ignores the extra file."""
-    only = sorted({str(f).strip("/").split("/", 1)[0] for f in config.get("autograder_files", [])})
-    with zipfile.ZipFile(autograder_zip, "a") as zf:
-        zf.writestr("mlphys.json", json.dumps({"autograder_only": only}, indent=2))
+    """``mlphys.json`` for ``mlphys grade`` and the Gradescope feedback plugin
+    (:mod:`autograder.zip_additions`). Otter ignores the extra files."""
+    zip_additions.add_to_zip(autograder_zip, config)
 
 
 def _check_zip(name: str, path: Path) -> None:

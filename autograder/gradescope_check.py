@@ -124,7 +124,9 @@ def run_like_gradescope(autograder_zip: Path, submission: Path, workdir: Path | 
         if '"/autograder"' not in entry:
             raise click.ClickException(f"{autograder_zip.name}: run_otter.py does not look like "
                                        "Otter's Gradescope entry point")
-        script = root / "run_here.py"
+        # next to the zip's files, as /autograder/source/run_otter.py is on Gradescope (the
+        # entry point imports modules that lie beside it)
+        script = root / "source" / "run_here.py"
         script.write_text(entry.replace('"/autograder"', repr(str(root))))
         proc = subprocess.run([sys.executable, str(script)], cwd=root, capture_output=True,
                               text=True, timeout=timeout, env=env)

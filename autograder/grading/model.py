@@ -65,6 +65,13 @@ class CaseOutcome:
     kind: str | None = None
     """None when passed; else 'wrong', 'error', 'timeout', 'memory' or 'died'"""
     failure_message: str | None = None
+    """the author's ``failure_message`` (Otter's TEST CONFIG), as written"""
+    title: str = ""
+    """the student-facing name: docstring first line, the author's name, a readable function
+    name, or Otter's own name (``otter.case_labels``)"""
+    hint: str = ""
+    """one line for the student when the case failed: the author's hint, else the grader's
+    observation ("wrong result", "an error was raised: TypeError"); never test code or values"""
 
 
 @dataclass

@@ -161,7 +161,8 @@ def grade_batch(
 
         def record(key: str, path: str, result: SubmissionResult) -> None:
             nonlocal incomplete
-            gb.finish_attempt(attempts.pop(key), result, results_json(result, spec.config))
+            gb.finish_attempt(attempts.pop(key), result,
+                              results_json(result, spec.config, spec.question_visibility))
             results[path] = result.total
             if result.grading_status != COMPLETED:
                 incomplete += 1

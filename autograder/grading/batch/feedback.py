@@ -11,18 +11,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from autograder.grading.batch.gradebook import GradebookReader
+from autograder.grading.otter import case_labels
 
 
 @dataclass(frozen=True)
 class CaseFeedback:
     name: str
+    """Otter's name of the case (``q1 - 2``)"""
     hidden: bool
     points: float
     passed: bool
     message: str
-    """Otter's message for public cases; a one-line redacted message for hidden ones"""
+    """public cases: Otter's message with student-produced text withheld once hidden tests had
+    run; hidden cases: the failure line and the hint, nothing of the test"""
+    title: str = ""
+    """the student-facing name (docstring first line, readable function name, Otter's name)"""
+    hint: str = ""
+    """one line for a failed case: the author's hint or the grader's observation"""
+    kind: str | None = None
+    """why it failed: 'wrong', 'error', 'timeout', 'memory', 'died' (None when passed)"""
 
 
 @dataclass(frozen=True)
@@ -39,6 +49,11 @@ class QuestionFeedback:
     @property
     def failed_hidden(self) -> list[CaseFeedback]:
         return [c for c in self.cases if c.hidden and not c.passed]
+
+    @property
+    def failed(self) -> list[CaseFeedback]:
+        """Every failed case, public and hidden, in the test file's order."""
+        return [c for c in self.cases if not c.passed]
 
 
 @dataclass(frozen=True)
@@ -70,11 +85,7 @@ def read_feedback(
         for a in gradebook.latest_results(wanted, autograder_sha256):
             questions = []
             for q in gradebook.public_questions(a["id"]):
-                cases = tuple(
-                    CaseFeedback(c["name"], bool(c["hidden"]), c["points"], bool(c["passed"]),
-                                 c["public_message"])
-                    for c in gradebook.public_cases(a["id"], q["name"])
-                )
+                cases = tuple(_case(c) for c in gradebook.public_cases(a["id"], q["name"]))
                 questions.append(QuestionFeedback(
                     q["name"], q["score"], q["possible"], q["status"], q["reason"],
                     q["public_summary"] or "", cases,
@@ -88,3 +99,15 @@ def read_feedback(
                 questions=tuple(questions),
             ))
         return out
+
+
+def _case(row: Any) -> CaseFeedback:
+    passed = bool(row["passed"])
+    kind = None if passed else row["kind"]
+    return CaseFeedback(
+        row["name"], bool(row["hidden"]), row["points"], passed, row["public_message"] or "",
+        title=row["title"] or row["name"],
+        # gradebooks written before hints: the grader's observation
+        hint="" if passed else (row["hint"] or case_labels.hint(None, kind)),
+        kind=kind,
+    )

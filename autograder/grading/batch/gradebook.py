@@ -99,9 +99,15 @@ CREATE TABLE IF NOT EXISTS cases (
     public_message TEXT,
     message TEXT,
     failure_message TEXT,
+    title TEXT,
+    hint TEXT,
     PRIMARY KEY (attempt_id, question, idx)
 );
 """
+
+ADDED_COLUMNS = {"cases": (("title", "TEXT"), ("hint", "TEXT"))}
+"""Columns added after the first release: a gradebook written before them gets them (empty) on
+open, so resuming an old output directory works."""
 
 MANUAL_SCHEMA = """
 CREATE TABLE IF NOT EXISTS lms_manual_questions (
@@ -134,6 +140,14 @@ class Gradebook:
         self.conn.execute("PRAGMA synchronous=FULL")
         self.conn.execute("PRAGMA foreign_keys=ON")
         self.conn.executescript(GRADER_SCHEMA)
+        self._add_columns()
+
+    def _add_columns(self) -> None:
+        for table, columns in ADDED_COLUMNS.items():
+            have = {row[1] for row in self.conn.execute(f"PRAGMA table_info({table})")}
+            for name, kind in columns:
+                if name not in have:
+                    self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
 
     def close(self) -> None:
         self.conn.close()
@@ -215,11 +229,11 @@ class Gradebook:
                 for idx, case in enumerate(q.cases):
                     c.execute(
                         "INSERT INTO cases (attempt_id, question, idx, name, hidden, points,"
-                        " passed, kind, public_message, message, failure_message)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        " passed, kind, public_message, message, failure_message, title, hint)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (attempt_id, q.name, idx, case.name, int(case.hidden), case.points,
                          int(case.passed), case.kind, case.public_message, case.message,
-                         case.failure_message),
+                         case.failure_message, case.title, case.hint),
                     )
 
     # -- reading -------------------------------------------------------------------------------
@@ -287,9 +301,12 @@ class GradebookReader:
         ).fetchall()
 
     def public_cases(self, attempt_id: int, question: str) -> list[sqlite3.Row]:
-        """name, hidden, points, passed, public_message of each case of a question, in order."""
+        """name, hidden, points, passed, public_message, title, hint, kind of each case of a
+        question, in order (title and hint are NULL in gradebooks written before them)."""
+        have = {row[1] for row in self.conn.execute("PRAGMA table_info(cases)")}
+        extra = ", ".join(c if c in have else f"NULL AS {c}" for c in ("title", "hint"))
         return self.conn.execute(
-            "SELECT name, hidden, points, passed, public_message FROM cases"
+            f"SELECT name, hidden, points, passed, public_message, kind, {extra} FROM cases"
             " WHERE attempt_id=? AND question=? ORDER BY idx", (attempt_id, question)
         ).fetchall()
 
