@@ -11,9 +11,9 @@ hidden test's source line (``show_hidden: true``). This plugin, which the zip's
   ``after_published`` (``gradescope.question_visibility`` in the zip's ``mlphys.json``). The
   zip itself keeps ``show_hidden: false``, so if the plugin never runs (``otter run`` does not
   use ``run_otter.py``), nothing of a hidden test is published.
-* ``after_grading``: replaces the message of every hidden case by ``Test case failed`` and the
-  case's hint, and names it by its docstring (``mlphys_case_labels``, the same rules as
-  ``mlphys grade``); anything it cannot label is reduced to the bare pass/fail line.
+* ``after_grading``: names every case by its docstring (``mlphys_case_labels``, the same rules
+  as ``mlphys grade``) and replaces the message of every hidden case by ``Test case failed``
+  and the case's hint; a hidden case it cannot label is reduced to the bare pass/fail line.
 
 It runs in Otter's grading process next to ``run_otter.py`` (so it is importable from there)
 with the copy of ``case_labels.py`` named ``mlphys_case_labels.py``; it needs only Otter and the
@@ -73,10 +73,11 @@ def relabel(test_file: Any) -> None:
     new = []
     for i, tcr in enumerate(test_file.test_case_results):
         tc = tcr.test_case
-        if not tc.hidden:
-            new.append(tcr)
-            continue
         title = titles.get(i) or labels.one_line(str(tc.name)) or str(test_file.name)
+        if not tc.hidden:  # Otter's message: the student has the public test anyway
+            new.append(TestCaseResult(test_case=dataclasses.replace(tc, name=title),
+                                      message=tcr.message, passed=tcr.passed))
+            continue
         if tcr.passed:
             message = PASSED
         else:

@@ -502,19 +502,24 @@ def _outcome(question: QuestionTests, tf: Any, results: list, cases: list[CaseOu
     possible = float(tf.possible)
     score = max(0.0, min(float(tf.score), possible))
     instructor_summary = tf.summary()
-    # the student's view: same structure, student messages; hidden cases under their names,
-    # with the hint in the message (Otter would print the hint on a line of its own)
+    # the student's views: same structure, student messages. The question's own output names
+    # every case as the student sees it (a hidden case's hint is in its message; Otter would
+    # print it on a line of its own); the public tests' summary stays what grader.check shows.
     from otter.test_files.abstract_test import TestCaseResult
 
-    tf.test_case_results = [
-        TestCaseResult(
-            test_case=(dataclasses.replace(r.test_case, name=c.title or r.test_case.name,
-                                           failure_message=None)
-                       if c.hidden else r.test_case),
-            message=c.public_message, passed=r.passed)
-        for r, c in zip(results, cases, strict=True)
-    ]
+    def student_results(renamed: bool) -> list:
+        out = []
+        for r, c in zip(results, cases, strict=True):
+            tc = r.test_case
+            if renamed:
+                tc = dataclasses.replace(tc, name=c.title or tc.name,
+                                         failure_message=None if c.hidden else tc.failure_message)
+            out.append(TestCaseResult(test_case=tc, message=c.public_message, passed=r.passed))
+        return out
+
+    tf.test_case_results = student_results(renamed=True)
     summary = tf.summary()
+    tf.test_case_results = student_results(renamed=False)
     public_summary = tf.summary(public_only=True)
     passed_all_public = bool(tf.passed_all_public)
     tf.test_case_results = results
