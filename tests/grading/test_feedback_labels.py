@@ -176,3 +176,57 @@ def test_case_labels_rules():
         ("test_h1_format", None), ("test_h1_d_relu_zero", "d_relu at z = 0"),
         ("test_h1_relu_random", "relu on random arrays"), ("test_h1_relu_negative_inputs", None)]
     assert case_labels.test_functions("def broken(:") == []
+
+
+def test_the_labels_module_travels_alone_in_built_zips(tmp_path):
+    """The Gradescope plugin runs where mlphys is not installed: it must find the copy of
+    case_labels next to it, and that copy may import only the standard library."""
+    import subprocess
+    import sys
+    import zipfile
+
+    from autograder.zip_additions import add_to_zip
+    from tests.test_architecture import STDLIB, imports
+
+    zip_path = tmp_path / "a.zip"
+    zip_path.write_bytes(ag_zip("demo_hints").read_bytes())
+    add_to_zip(zip_path, {"autograder_files": ["reference"]})
+    with zipfile.ZipFile(zip_path) as zf:
+        zf.extractall(tmp_path / "source")
+        assert set(zf.namelist()) >= {"mlphys.json", "run_otter.py", "mlphys_gradescope.py",
+                                      "mlphys_case_labels.py", "otter_config.json"}
+        assert "show_hidden" not in zf.read("otter_config.json").decode()
+    labels = (tmp_path / "source" / "mlphys_case_labels.py").read_text()
+    assert [m for m, _ in imports(labels, "") if m.split(".")[0] not in STDLIB] == []
+    probe = ("import sys; sys.path.insert(0, sys.argv[1]); import mlphys_gradescope as g; "
+             "print(g.labels.__name__, g.labels.hint(None, 'error', 'KeyError'))")
+    out = subprocess.run([sys.executable, "-c", probe, str(tmp_path / "source")],
+                         capture_output=True, text=True, check=True, cwd=tmp_path).stdout
+    assert out.split() == ["mlphys_case_labels", "an", "error", "was", "raised:", "KeyError"]
+    manifest = (tmp_path / "source" / "mlphys.json").read_text()
+    assert '"question_visibility": "after_published"' in manifest and '"reference"' in manifest
+
+
+def test_the_course_chooses_the_question_visibility_and_mistakes_are_one_line(tmp_path):
+    import click
+    import pytest
+
+    from autograder.grading.otter.autograder_zip import AutograderZipError
+    from autograder.zip_additions import add_to_zip, manifest
+
+    assert manifest({})["gradescope"] == {"question_visibility": "after_published"}
+    hidden = {"mlphys": {"gradescope": {"question_visibility": "hidden"}}}
+    assert manifest(hidden)["gradescope"] == {"question_visibility": "hidden"}
+    with pytest.raises(click.ClickException, match="must be one of hidden, after_published"):
+        manifest({"mlphys": {"gradescope": {"question_visibility": "always"}}})
+    zip_path = tmp_path / "a.zip"
+    zip_path.write_bytes(ag_zip("demo_hints").read_bytes())
+    add_to_zip(zip_path, hidden)
+    assert load_autograder(zip_path).question_visibility == "hidden"
+    assert HINTS.question_visibility is None  # a plain Otter zip: Otter's rules
+    import zipfile
+
+    with zipfile.ZipFile(zip_path, "a") as zf:
+        zf.writestr("mlphys.json", '{"gradescope": {"question_visibility": "sometimes"}}')
+    with pytest.raises(AutograderZipError, match="question_visibility must be one of"):
+        load_autograder(zip_path)
