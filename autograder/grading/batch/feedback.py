@@ -1,10 +1,11 @@
 """Read graded results back from a gradebook, in a form safe to show students.
 
 For the LMS export and feedback pages: per submission and question, the score, the status, the
-public tests' output, and for hidden tests only their names and whether/why they failed
-("wrong result", "the test ran out of time", ...). Hidden test code, expected values and the
-student's own exception text for hidden tests are never part of these objects (the gradebook
-keeps them in instructor-only columns that ``GradebookReader`` never selects).
+public tests' output, and for every test case its student-facing name and, when it failed, its
+one-line hint (the author's ``failure_message`` or the grader's observation: "wrong result",
+"an error was raised: TypeError", "the test ran out of time"). Hidden test code, expected
+values and the student's own exception text for hidden tests are never part of these objects
+(the gradebook keeps them in instructor-only columns that ``GradebookReader`` never selects).
 """
 
 from __future__ import annotations
