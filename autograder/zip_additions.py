@@ -9,12 +9,17 @@
   scores when the course asks for it. ``otter run`` and ``mlphys grade`` never execute
   ``run_otter.py``, so they are unaffected.
 
-The course chooses the visibility in the master's ``# ASSIGNMENT CONFIG`` (Otter ignores keys
-it does not know)::
+The course chooses the visibility in its ``course.toml``::
+
+    [gradescope]
+    question_visibility = "after_published"   # or "hidden"
+
+and one assignment may differ in its master's ``# ASSIGNMENT CONFIG`` (Otter ignores keys it
+does not know)::
 
     mlphys:
       gradescope:
-        question_visibility: after_published   # or hidden
+        question_visibility: hidden
 
 ``after_published`` (the default): students see each question's score and the names and hints
 of its failed hidden tests once the instructor publishes grades; ``hidden``: Otter's default,
@@ -72,13 +77,15 @@ if __name__ == "__main__":
 '''
 
 
-def question_visibility(assignment_config: dict[str, Any]) -> str:
-    """The ``mlphys.gradescope.question_visibility`` of an assignment config (checked)."""
+def question_visibility(assignment_config: dict[str, Any],
+                        course_default: str = DEFAULT_VISIBILITY) -> str:
+    """The ``mlphys.gradescope.question_visibility`` of an assignment config (checked), else
+    the course's choice."""
     section = assignment_config.get("mlphys") or {}
     gradescope = section.get("gradescope") or {} if isinstance(section, dict) else None
     if not isinstance(gradescope, dict):
         raise click.ClickException("ASSIGNMENT CONFIG: 'mlphys: gradescope:' must be a mapping")
-    value = gradescope.get("question_visibility", DEFAULT_VISIBILITY)
+    value = gradescope.get("question_visibility", course_default)
     if value not in VISIBILITY_CHOICES:
         raise click.ClickException(
             f"ASSIGNMENT CONFIG: mlphys.gradescope.question_visibility must be one of "
@@ -86,18 +93,22 @@ def question_visibility(assignment_config: dict[str, Any]) -> str:
     return value
 
 
-def manifest(assignment_config: dict[str, Any]) -> dict[str, Any]:
-    """The ``mlphys.json`` of an assignment."""
+def manifest(assignment_config: dict[str, Any], extra: dict[str, Any] | None = None,
+             course_default: str = DEFAULT_VISIBILITY) -> dict[str, Any]:
+    """The ``mlphys.json`` of an assignment (``extra``: more keys the build records)."""
     only = sorted({str(f).strip("/").split("/", 1)[0]
                    for f in assignment_config.get("autograder_files", [])})
-    return {"autograder_only": only,
-            "gradescope": {"question_visibility": question_visibility(assignment_config)}}
+    visibility = question_visibility(assignment_config, course_default)
+    return {"autograder_only": only, "gradescope": {"question_visibility": visibility},
+            **(extra or {})}
 
 
-def add_to_zip(autograder_zip: Path, assignment_config: dict[str, Any]) -> None:
+def add_to_zip(autograder_zip: Path, assignment_config: dict[str, Any],
+               extra: dict[str, Any] | None = None,
+               course_default: str = DEFAULT_VISIBILITY) -> None:
     """Rewrite ``autograder_zip`` with the additions (atomically: a new zip replaces it)."""
     additions = {
-        "mlphys.json": json.dumps(manifest(assignment_config), indent=2),
+        "mlphys.json": json.dumps(manifest(assignment_config, extra, course_default), indent=2),
         "run_otter.py": RUN_OTTER,
         "mlphys_gradescope.py": PLUGIN_FILE.read_text(encoding="utf-8"),
         "mlphys_case_labels.py": LABELS_FILE.read_text(encoding="utf-8"),

@@ -21,12 +21,6 @@ from matplotlib.figure import Figure
 
 LETTERS = "abcdefgh"
 
-# Per-student quizzes draw from a pool of this many variants (seeds 0 .. VARIANTS-1). The student
-# notebook ships only the pool's presentation data (prompts, options, pictures, arrays) and never
-# a key; the hidden tests recompute the key of the student's variant from the reference.
-VARIANTS = 32
-
-
 class QuizError(RuntimeError):
     """A question whose computation does not single out exactly one option."""
 
@@ -54,20 +48,6 @@ def rng_for(seed: int, qid: str) -> np.random.Generator:
     """A generator per (seed, question), so adding a question never changes another's variant."""
     digest = hashlib.sha256(f"{seed}:{qid}".encode()).digest()
     return np.random.default_rng(int.from_bytes(digest[:8], "little"))
-
-
-def seed_for_student(student_id: str, quiz: str, salt: str = "mlphys") -> int:
-    """The variant seed of one student for one quiz: stable, and different across quizzes."""
-    normalized = student_id.strip().lower()
-    if not normalized:
-        raise ValueError("a student id is needed to pick the quiz variant")
-    digest = hashlib.sha256(f"{salt}:{quiz}:{normalized}".encode()).digest()
-    return int.from_bytes(digest[:4], "little")
-
-
-def variant_of(student_id: str, quiz: str) -> int:
-    """The pool variant (= seed) a student gets for a quiz."""
-    return seed_for_student(student_id, quiz) % VARIANTS
 
 
 def lettered(options: Sequence[str]) -> dict[str, str]:

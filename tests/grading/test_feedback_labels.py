@@ -230,3 +230,24 @@ def test_the_course_chooses_the_question_visibility_and_mistakes_are_one_line(tm
         zf.writestr("mlphys.json", '{"gradescope": {"question_visibility": "sometimes"}}')
     with pytest.raises(AutograderZipError, match="question_visibility must be one of"):
         load_autograder(zip_path)
+
+
+def test_course_toml_sets_the_visibility_for_every_assignment(tmp_path):
+    import pytest
+
+    from autograder.course import CourseError, load_course
+    from autograder.zip_additions import manifest
+
+    (tmp_path / "assignments").mkdir()
+    assert load_course(tmp_path).question_visibility == "after_published"
+    (tmp_path / "course.toml").write_text('[gradescope]\nquestion_visibility = "hidden"\n')
+    course = load_course(tmp_path)
+    assert course.question_visibility == "hidden"
+    assert course.with_roster(tmp_path / "r.csv").question_visibility == "hidden"
+    assert manifest({}, None, course.question_visibility)["gradescope"] == {
+        "question_visibility": "hidden"}
+    override = {"mlphys": {"gradescope": {"question_visibility": "after_published"}}}
+    assert manifest(override, None, "hidden")["gradescope"]["question_visibility"] == "after_published"
+    (tmp_path / "course.toml").write_text('[gradescope]\nquestion_visibility = "later"\n')
+    with pytest.raises(CourseError, match="gradescope.question_visibility must be one of"):
+        load_course(tmp_path)

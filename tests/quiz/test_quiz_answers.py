@@ -12,11 +12,13 @@ import numpy as np
 import pytest
 
 from reference.activations import jump
-from reference.quiz import all_questions, question, questions, seed_for_student
+from reference.quiz import Pool, active_pool, all_questions, question, questions, seed_for_student
 from reference.quiz import sgd as sgd_quiz
 from reference.sgd import estimate_eta_from_variance
 
-SEEDS = [1, 2, 3, 17, 123, 2024]
+# small seeds, and 64-bit seeds as a course's pool makes them (default pool, a term's salt)
+SEEDS = [1, 2, 3, 17, 123, 2024, Pool().seed("quiz01-single-layer", 0),
+         Pool("ws2025", 32).seed("quiz04-backprop", 31)]
 
 
 def key_text(q):
@@ -77,10 +79,12 @@ def test_variants_are_deterministic_per_seed_and_differ_across_seeds():
     assert fingerprint(None) != fingerprint(5)
 
 
-def test_student_seed_is_stable_and_per_quiz():
+def test_student_seed_is_stable_per_quiz_and_a_seed_of_the_pool():
     a = seed_for_student("  Ada.Lovelace ", "quiz01-single-layer")
     assert a == seed_for_student("ada.lovelace", "quiz01-single-layer")
     assert a != seed_for_student("ada.lovelace", "quiz02-python-numpy")
+    pool = active_pool()
+    assert a in {pool.seed("quiz01-single-layer", k) for k in range(pool.variants)}
     with pytest.raises(ValueError):
         seed_for_student("  ", "quiz01-single-layer")
 
