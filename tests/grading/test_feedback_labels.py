@@ -251,3 +251,9 @@ def test_course_toml_sets_the_visibility_for_every_assignment(tmp_path):
     (tmp_path / "course.toml").write_text('[gradescope]\nquestion_visibility = "later"\n')
     with pytest.raises(CourseError, match="gradescope.question_visibility must be one of"):
         load_course(tmp_path)
+
+
+def test_a_missing_name_is_reported_by_the_tests_words_even_after_hidden_tests():
+    out = run_question(OK.question("q1"), {}, tainted=True)
+    assert "NameError: name 'square' is not defined" in out.public_summary
+    assert out.cases[0].hint == "an error was raised: NameError"

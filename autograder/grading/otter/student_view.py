@@ -113,6 +113,12 @@ def error_message(exc: BaseException) -> str:
     return str(exc)
 
 
+def names_only_test_text(exc: BaseException) -> bool:
+    """A ``NameError`` the test's own code raised ("name 'square' is not defined"): its text
+    is a name the test wrote, so it is shown even after hidden tests ran."""
+    return type(exc) is NameError
+
+
 def student_type_name(exc: BaseException) -> str:
     """The type name a student may see: built-ins by name; a class the student defined (its
     name is student text) by its built-in base; a class of the test or a library by name."""

@@ -42,9 +42,11 @@ from autograder.grading.otter.autograder_zip import QuestionTests
 from autograder.grading.otter.student_view import (
     WITHHELD,  # noqa: F401 - re-exported: the text tests look for
     TwoViews,
+    error_message,
     exception_case_views,
     is_student_exception,
     literal_strings,
+    names_only_test_text,
     student_type_name,
     traceback_text,
 )
@@ -304,9 +306,12 @@ class _Runner(doctest.DocTestRunner):
         head = self._failure_header(test, example) + "Exception raised:\n"
         text = head + doctest._indent(traceback_text(exc))
         out(text)
-        message = str(getattr(exc, "message", exc)) if is_student_exception(exc) else str(exc)
+        message = error_message(exc)
         line = doctest._indent(f"{shown}: " if message else shown)
-        shown_message = self.view.produced(message).replace("\n", "\n    ") if message else ""
+        if message and names_only_test_text(exc):
+            shown_message = message
+        else:
+            shown_message = self.view.produced(message).replace("\n", "\n    ") if message else ""
         self.view.both(text, head + line.rstrip("\n") + shown_message + "\n")
 
     def report_failure(self, out: Any, test: Any, example: Any, got: str) -> None:
