@@ -15,6 +15,12 @@ Printed and written to ``benchmarks/results/grade.json``:
     .venv/bin/python benchmarks/bench_grade.py                       # fixture assignment
     .venv/bin/python benchmarks/bench_grade.py --autograder A.zip --notebook SOLVED.ipynb
     .venv/bin/python benchmarks/bench_grade.py --autograder A.zip --submissions DIR
+    .venv/bin/python benchmarks/bench_grade.py --skip-otter --baseline /tmp/old --rounds 3
+
+``--baseline DIR``: a checkout of an earlier version (``git archive REV | tar -x -C DIR``);
+``mlphys grade`` is then timed alternately with this code and with that one, ``--rounds``
+times each, in the same run, and ``vs_baseline`` (median time now / median time then) is
+reported: a before/after comparison under the same machine load.
 
 With ``--notebook`` the notebook is copied N times (each copy gets a distinct trailing comment,
 so every file has its own hash and none is skipped as already graded).
@@ -72,15 +78,23 @@ def write(nb: nbformat.NotebookNode, path: Path) -> Path:
     return path
 
 
-def time_mlphys(zip_path: Path, subs: list[Path], jobs: int, work: Path) -> float:
-    out = work / "mlphys-out"
+def time_mlphys(zip_path: Path, subs: list[Path], jobs: int, work: Path,
+                code: Path | None = None) -> float:
+    """Wall time of one ``mlphys grade`` of ``subs`` (a fresh output directory each time);
+    ``code``: run that checkout's ``autograder`` instead of this one."""
+    out = Path(tempfile.mkdtemp(prefix="mlphys-out-", dir=work))
     flat = work / "mlphys-in"
-    flat.mkdir()
-    for i, p in enumerate(subs):  # one directory argument; names must differ
-        shutil.copy(p, flat / f"{i:02d}_{p.name}")
+    if not flat.exists():
+        flat.mkdir()
+        for i, p in enumerate(subs):  # one directory argument; names must differ
+            shutil.copy(p, flat / f"{i:02d}_{p.name}")
+    env = dict(os.environ)
+    if code is not None:
+        env["PYTHONPATH"] = str(code)
     t0 = time.perf_counter()
-    subprocess.run([str(BIN / "mlphys"), "grade", "--autograder", str(zip_path), "--out",
-                    str(out), "--jobs", str(jobs), "--quiet", str(flat)], check=True)
+    subprocess.run([sys.executable, "-m", "autograder.cli", "grade", "--autograder",
+                    str(zip_path), "--out", str(out), "--jobs", str(jobs), "--quiet", str(flat)],
+                   check=True, env=env, cwd=code or ROOT)
     return time.perf_counter() - t0
 
 
@@ -148,6 +162,8 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--skip-otter", action="store_true", help="(for quick checks only)")
     ap.add_argument("--out", type=Path, default=RESULTS, help=f"JSON file (default {RESULTS})")
+    ap.add_argument("--baseline", type=Path, help="an earlier checkout to compare with")
+    ap.add_argument("--rounds", type=int, default=3, help="alternating runs with --baseline")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-grade-") as tmp:
@@ -173,6 +189,13 @@ def main() -> None:
         print(f"nbclient floor ({args.jobs} parallel): {t_floor:.1f} s", flush=True)
         t_ours = time_mlphys(zip_path, subs, args.jobs, work)
         print(f"mlphys grade: {t_ours:.1f} s", flush=True)
+        paired: dict[str, list[float]] = {"now": [], "baseline": []}
+        if args.baseline is not None:
+            for _ in range(args.rounds):  # alternate, so both see the same load
+                paired["baseline"].append(time_mlphys(zip_path, subs, args.jobs, work,
+                                                      args.baseline.resolve()))
+                paired["now"].append(time_mlphys(zip_path, subs, args.jobs, work))
+            print(f"paired runs (s): {paired}", flush=True)
         if args.skip_otter:
             t_otter, each = float("nan"), []
         else:
@@ -193,6 +216,13 @@ def main() -> None:
         "time_vs_nbclient_floor": round(t_ours / t_floor, 2),
         "goals": {"throughput_vs_otter_run": ">= 10", "time_vs_nbclient_floor": "<= 1.5"},
     }
+    if args.baseline is not None:
+        import statistics
+
+        result["paired_with_baseline_s"] = paired
+        result["vs_baseline"] = round(statistics.median(paired["now"])
+                                      / statistics.median(paired["baseline"]), 3)
+        print(f"vs_baseline (median now / median baseline): {result['vs_baseline']}")
     print(json.dumps({k: result[k] for k in ("throughput_vs_otter_run",
                                              "time_vs_nbclient_floor")}, indent=2))
     if not args.skip_otter:

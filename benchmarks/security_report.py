@@ -1,7 +1,11 @@
 """Run the adversarial corpus under `otter run` and under `mlphys grade`; write the comparison
 table of docs/security.md (between its BEGIN/END TABLE markers).
 
-    .venv/bin/python benchmarks/security_report.py [--timeout 90]
+    .venv/bin/python benchmarks/security_report.py [--timeout 90] [--only first|hostile]
+
+Two tables: the first corpus (adversarial_corpus.py, graded with `--cell-timeout 3 --timeout
+90`) and issue 8's hostile corpus (hostile_corpus.py, graded with its small limits so that
+every limit is reached; between the HOSTILE TABLE markers).
 
 `otter run` has no sandbox, so a few attacks are NOT run under it here: the ones that never
 return (it has no timeout) and the ones that would damage the host it runs on (memory
@@ -30,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "grading"))
 
 from adversarial_corpus import CORPUS_MARK, FULL, corpus  # noqa: E402
+from hostile_corpus import GRADER_MEMORY_BYTES, HOSTILE_LIMITS, hostile_corpus  # noqa: E402
 from mlgrade_support import ag_zip  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -39,7 +44,13 @@ NOT_UNDER_OTTER = {
     "fork_bomb": "would fork until the host's process table is full (no process limit)",
     "disk_fill": "writes ~10 GB to the host's disk (no file-size limit)",
     "huge_allocation": "may commit 50 GB on the host (no memory limit)",
+    "fork_allocate": "would hold 2.4 GB of the host's memory (no memory limit)",
+    "memory_through_files": "would fill the host's /dev/shm and then its memory (no limits)",
+    "disk_fill_fast": "writes to the host's disk as fast as it can for 5 s (no disk limit)",
+    "inode_fill": "creates 500,000 files on the host's disk (no limit)",
 }
+HOST_LEFTOVERS = ("/tmp/deep",)
+"""What an attack leaves on the host under `otter run` (removed after it, any depth)."""
 
 
 def _marked_pids(token: str) -> list[int]:
@@ -94,13 +105,21 @@ def run_otter(path: Path, work: Path, timeout: float) -> dict:
             "seconds": round(seconds, 1), "last_line": last[0][:200]}
 
 
-def run_ours(subs: Path, work: Path) -> dict[str, dict]:
-    out = work / "ours"
-    subprocess.run([str(BIN / "mlphys"), "grade", "--autograder", str(ag_zip("demo_ok")),
-                    "--out", str(out), "--quiet", "--cell-timeout", "3", "--timeout", "90",
-                    str(subs)], check=True)
+def run_ours(subs: Path, work: Path, hostile: bool = False) -> dict[str, dict]:
+    out = work / ("ours_hostile" if hostile else "ours")
     sys.path.insert(0, str(ROOT))
     from autograder.grading import read_feedback
+
+    if hostile:
+        from autograder.grading import grade_batch
+        from autograder.grading.model import Limits
+
+        grade_batch(ag_zip("demo_ok"), [subs], out, jobs=2, progress=False,
+                    limits=Limits(**HOSTILE_LIMITS), grader_memory_bytes=GRADER_MEMORY_BYTES)
+    else:
+        subprocess.run([str(BIN / "mlphys"), "grade", "--autograder", str(ag_zip("demo_ok")),
+                        "--out", str(out), "--quiet", "--cell-timeout", "3", "--timeout", "90",
+                        str(subs)], check=True)
 
     fb = {Path(f.path).name: f for f in read_feedback(out)}
     with open(out / "final_grades.csv") as f:
@@ -124,14 +143,30 @@ def _fmt_scores(scores: dict | None, expected: dict[str, float]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--timeout", type=float, default=90)
+    ap.add_argument("--only", choices=("first", "hostile"), help="write one table only")
     args = ap.parse_args()
-    attacks = corpus()
+    if args.only != "hostile":
+        write_table(corpus(), args.timeout, "TABLE", hostile=False)
+    if args.only != "first":
+        write_table(hostile_corpus(), args.timeout, "HOSTILE TABLE", hostile=True)
+
+
+def _remove_host_leftovers() -> None:
+    sys.path.insert(0, str(ROOT))
+    from autograder.grading.sandbox.untrusted_tree import remove_tree
+
+    for path in HOST_LEFTOVERS:
+        with contextlib.suppress(OSError):
+            remove_tree(path)
+
+
+def write_table(attacks: list, timeout: float, marker: str, hostile: bool) -> None:
     with tempfile.TemporaryDirectory(prefix=CORPUS_MARK) as tmp:
         work = Path(tmp)
         subs = work / "subs"
         subs.mkdir()
         paths = {a.name: a.build(subs) for a in attacks}
-        ours = run_ours(subs, work)
+        ours = run_ours(subs, work, hostile)
         todo = [a for a in attacks if not a.otter_hangs and a.name not in NOT_UNDER_OTTER]
         # other students' files and a copy of the autograder zip, where attacks can find them
         victims = work / "victims"
@@ -147,7 +182,8 @@ def main() -> None:
             (work / "otter_in" / a.name).mkdir(parents=True)
             fresh = a.build(work / "otter_in" / a.name)
             before = _victims(victims)
-            otter[a.name] = run_otter(fresh, work / "otter", args.timeout)
+            otter[a.name] = run_otter(fresh, work / "otter", timeout)
+            _remove_host_leftovers()
             after = _victims(victims)
             otter[a.name]["victims_changed"] = sum(before.get(k) != v for k, v in after.items())
             for p, data in pristine.items():
@@ -169,6 +205,8 @@ def main() -> None:
                     o += f"; {r['leftover_processes']} process(es) left running"
                 if r["victims_changed"]:
                     o += f"; changed {r['victims_changed']} other students'/instructor files"
+                if hostile:
+                    o += f"; {r['seconds']:g} s"
             bad = [f"{q}: {st}" for q, (s, st) in mine["questions"].items()
                    if st not in ("passed", "failed")]
             m = f"{mine['total']:g}/14"
@@ -184,10 +222,10 @@ def main() -> None:
     for r in rows:
         table.append("| " + " | ".join(c.replace("|", "\\|") for c in r) + " |")
     text = DOC.read_text()
-    new = re.sub(r"(<!-- BEGIN TABLE -->\n).*(<!-- END TABLE -->)",
+    new = re.sub(rf"(<!-- BEGIN {marker} -->\n).*(<!-- END {marker} -->)",
                  lambda m: m.group(1) + "\n".join(table) + "\n" + m.group(2), text, flags=re.S)
     DOC.write_text(new)
-    print(f"updated {DOC}")
+    print(f"updated {DOC} ({marker})")
 
 
 if __name__ == "__main__":

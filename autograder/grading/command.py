@@ -30,6 +30,15 @@ import click
               help="Time limit for one cell (default 120).")
 @click.option("--max-notebook-mb", type=click.FloatRange(min=0.001), default=20.0,
               show_default=True, help="Refuse notebooks larger than this.")
+@click.option("--max-cells", type=click.IntRange(min=1), default=5000, show_default=True,
+              help="Refuse notebooks with more cells than this (counted before parsing).")
+@click.option("--max-zip-mb", type=click.FloatRange(min=0.001), default=100.0,
+              show_default=True, help="Refuse zip submissions larger than this.")
+@click.option("--max-zip-members", type=click.IntRange(min=1), default=10_000,
+              show_default=True, help="Refuse zip submissions with more members than this.")
+@click.option("--grader-memory-mb", type=click.FloatRange(min=64), default=2048.0,
+              show_default=True,
+              help="Memory of each grading worker (its tests' work on student data).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 @click.argument("submissions", nargs=-1, metavar="SUBMISSION ...")
 def grade_command(
@@ -39,6 +48,10 @@ def grade_command(
     timeout: float | None,
     cell_timeout: float | None,
     max_notebook_mb: float,
+    max_cells: int,
+    max_zip_mb: float,
+    max_zip_members: int,
+    grader_memory_mb: float,
     quiet: bool,
     submissions: tuple[str, ...],
 ) -> None:
@@ -48,6 +61,7 @@ def grade_command(
     if "pytest" not in sys.modules:  # a real `mlphys` process: nothing else will need Otter's
         use_light_otter()            # package __init__ (in-process test runners might)
     from autograder.grading.batch.driver import BatchError, grade_batch
+    from autograder.grading.otter.submission_caps import SubmissionCaps
 
     if not submissions:
         raise click.ClickException("no submissions given (pass .ipynb/.zip files or directories)")
@@ -56,6 +70,10 @@ def grade_command(
             autograder, list(submissions), Path(out_dir), jobs=jobs, timeout=timeout,
             cell_timeout=cell_timeout, max_notebook_bytes=int(max_notebook_mb * 1024 * 1024),
             progress=not quiet,
+            caps=SubmissionCaps(max_notebook_bytes=int(max_notebook_mb * 1024 * 1024),
+                                max_cells=max_cells, max_zip_bytes=int(max_zip_mb * 1024 * 1024),
+                                max_zip_members=max_zip_members),
+            grader_memory_bytes=int(grader_memory_mb * 1024 * 1024),
         )
     except (AutograderZipError, BatchError, FileNotFoundError) as e:
         raise click.ClickException(str(e)) from None

@@ -21,7 +21,7 @@ from typing import Any
 COMPLETED = "Completed"
 """``grading_status`` of a submission whose notebook ran to its end (Otter's word)."""
 
-QUESTION_STATUSES = ("passed", "failed", "timeout", "memory", "kernel died")
+QUESTION_STATUSES = ("passed", "failed", "timeout", "memory", "disk", "kernel died")
 """Question statuses besides ``error: ...``."""
 
 DEATH_STATUS = {"timeout": "timeout", "memory": "memory", "died": "kernel died"}
@@ -49,7 +49,15 @@ class Limits:
     output_bytes: int = 200_000
     interrupt_grace: float = 2.0
     startup_timeout: float = 60.0
-    tmp_bytes: int = 256 * 1024**2
+    disk_bytes: int = 512 * 1024**2
+    """everything the notebook can write (home, /tmp, /dev/shm) together, on one tmpfs; in
+    the namespace modes its files count against ``memory_bytes`` too (they are RAM)"""
+    disk_inodes: int = 100_000
+    """files and directories on that tmpfs"""
+    checks_per_question: int = 100
+    """``grader.check`` of one question tested at most this often (later ones resume)"""
+    checks_per_notebook: int = 1000
+    """check requests a notebook may make at all (the runner's own cap; one more breaks it)"""
 
 
 @dataclass
@@ -61,7 +69,9 @@ class CaseOutcome:
     message: str
     """Otter's message for this case (instructor view: may contain hidden test text)"""
     public_message: str
-    """what a student may see: equal to ``message`` for public cases, redacted for hidden ones"""
+    """what a student may see: for public cases ``message`` with student-produced text withheld
+    once hidden tests had run (``otter.student_view``); for hidden ones the failure line and the
+    hint only"""
     kind: str | None = None
     """None when passed; else 'wrong', 'error', 'timeout', 'memory' or 'died'"""
     failure_message: str | None = None
@@ -119,6 +129,9 @@ class SubmissionResult:
     cell_errors: int = 0
     timings: dict[str, float] = field(default_factory=dict)
     isolation: str = ""
+    final: bool = True
+    """False when grading failed for the grader's own reasons (``causes.GRADER_FAULTS``): the
+    result is shown, but the next run grades the submission again"""
 
     @property
     def total(self) -> float:
@@ -137,6 +150,7 @@ class SubmissionResult:
             "cell_errors": self.cell_errors,
             "timings": self.timings,
             "isolation": self.isolation,
+            "final": self.final,
         }
 
     @classmethod

@@ -22,7 +22,7 @@ from autograder.grading.model import Limits
 
 pytestmark = pytest.mark.slow
 ATTACKS = corpus()
-SANDBOX_UIDS = range(62000, 62000 + 256)
+SANDBOX_UIDS = range(62000, 63000)
 
 
 def _snapshot(*roots: Path, exclude: Path | None = None) -> dict[str, str]:
@@ -65,8 +65,12 @@ def _descendants(pid: int, procs: dict[int, tuple[int, int]]) -> set[int]:
     return kids
 
 
-def _sandbox_uid_processes() -> list[int]:
-    return [p for p, (uid, _) in _processes().items() if uid in SANDBOX_UIDS]
+def _sandbox_uid_processes(pids: set[int] | None = None) -> list[int]:
+    """Sandbox-uid processes among ``pids`` (default: everything this test process started:
+    other test suites on the machine run sandboxes of their own, on their own leased uids)."""
+    procs = _processes()
+    ours = _descendants(os.getpid(), procs) if pids is None else pids
+    return [p for p, (uid, _) in procs.items() if uid in SANDBOX_UIDS and p in ours]
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +87,7 @@ def graded(tmp_path_factory):
     out = root / "out"
     before = _snapshot(root, FIXTURES)
     procs_before = _processes()
-    assert not [p for p, (uid, _) in procs_before.items() if uid in SANDBOX_UIDS]
+    uids_before = {p for p, (uid, _) in procs_before.items() if uid in SANDBOX_UIDS}
     kids_before = _descendants(os.getpid(), procs_before)
     t0 = time.monotonic()
     summary = grade_batch(
@@ -102,7 +106,11 @@ def graded(tmp_path_factory):
     return {
         "root": root, "out": out, "summary": summary, "paths": paths, "rows": rows,
         "before": before, "after": after, "seconds": seconds,
-        "leftover": [p for p, (uid, _) in procs_after.items() if uid in SANDBOX_UIDS],
+        # sandbox-uid processes that were not there before and are ours, or orphans (ppid 1
+        # of the host: an escaped daemon of this batch would be reparented there)
+        "leftover": [p for p, (uid, ppid) in procs_after.items() if uid in SANDBOX_UIDS
+                     and p not in uids_before and (p in _descendants(os.getpid(), procs_after)
+                                                   or ppid == 1)],
         "new_kids": _descendants(os.getpid(), procs_after) - kids_before,
         "feedback": {Path(f.path).name: f for f in read_feedback(out)},
         "ids": {a: submission_ids([str(p.resolve()) for p in paths.values()])[str(p.resolve())]

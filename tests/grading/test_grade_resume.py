@@ -20,7 +20,6 @@ from mlgrade_support import ROOT, ag_zip, build_notebook, write_nb
 
 pytestmark = pytest.mark.slow
 N = 8
-SANDBOX_UIDS = range(62000, 62256)
 
 
 def _cmd(zip_path: Path, out: Path, subs: Path) -> list[str]:
@@ -42,22 +41,33 @@ def _db(out: Path, sql: str) -> list[tuple]:
         return []
 
 
-def _sandbox_processes() -> list[int]:
-    pids = []
+def _descendants(pid: int) -> set[int]:
+    """Every process below ``pid`` now (workers, keepers, jail inits, runners, their kids)."""
+    parents = {}
     for d in Path("/proc").iterdir():
         if d.name.isdigit():
             try:
-                uid = int((d / "status").read_text().split("Uid:")[1].split()[0])
-            except (OSError, IndexError):
+                parents[int(d.name)] = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
                 continue
-            if uid in SANDBOX_UIDS:
-                pids.append(int(d.name))
-    return pids
+    found, stack = set(), [pid]
+    while stack:
+        current = stack.pop()
+        for child, parent in parents.items():
+            if parent == current and child not in found:
+                found.add(child)
+                stack.append(child)
+    return found
+
+
+def _alive(pids: set[int]) -> set[int]:
+    return {p for p in pids if Path(f"/proc/{p}").exists()}
 
 
 def _kill_when(cmd: list[str], condition, timeout: float = 120) -> None:
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + timeout
+    batch: set[int] = set()
     try:
         while time.monotonic() < deadline:
             if condition():
@@ -68,13 +78,17 @@ def _kill_when(cmd: list[str], condition, timeout: float = 120) -> None:
         else:
             raise AssertionError("kill point never reached")
     finally:
+        # this batch's processes (other suites on the machine run sandboxes of their own,
+        # on their own leased uids: a machine-wide count of sandbox uids would see them)
+        batch = _descendants(proc.pid)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
+    assert batch  # the driver had started its workers (and sandboxes) when it was killed
     # the workers and sandboxes die with it
     end = time.monotonic() + 10
-    while _sandbox_processes() and time.monotonic() < end:
+    while _alive(batch) and time.monotonic() < end:
         time.sleep(0.1)
-    assert _sandbox_processes() == []
+    assert _alive(batch) == set()
 
 
 def _rows(out: Path) -> list[dict]:

@@ -24,6 +24,7 @@ from sandbox_fixtures.helpers import (
     slot_uid,
 )
 
+from autograder.grading.causes import Cause, Stop
 from autograder.grading.sandbox import (
     Limits,
     RemoteHandle,
@@ -136,12 +137,14 @@ def test_gigantic_output_is_truncated_and_trusted_memory_stays_bounded(tmp_path:
 
 
 def test_file_size_limit_stops_disk_filling(tmp_path: Path) -> None:
-    limits = Limits(file_size_bytes=1024**2, tmp_bytes=4 * 1024**2, cell_timeout=30.0)
+    limits = Limits(file_size_bytes=1024**2, disk_bytes=4 * 1024**2, cell_timeout=30.0)
     with open_sandbox(tmp_path, limits) as box:
         outcome = box.run_cell("with open('big.bin', 'wb') as f:\n"
                                "    f.write(b'0' * (2 * 1024**2))")
         assert (outcome.status, outcome.error) == ("error", "OSError: [Errno 27] File too large")
-        assert (tmp_path / "scratch" / "big.bin").stat().st_size <= 1024**2
+        size = box.run_cell("import os\nprint(os.path.getsize('big.bin'))").output
+        assert int(size) <= 1024**2
+        assert not (tmp_path / "scratch" / "big.bin").exists()  # never on the host's disk
         outcome = box.run_cell("for i in range(10):\n"
                                "    with open(f'/tmp/fill{i}', 'wb') as f:\n"
                                "        f.write(b'0' * (1024**2 - 1))")
@@ -181,13 +184,16 @@ def test_orphaned_daemons_do_not_survive_close(tmp_path: Path) -> None:
 def test_os_exit_and_segfault_are_died(tmp_path: Path) -> None:
     with open_sandbox(tmp_path, FAST) as box:
         outcome = box.run_cell("import os\nos._exit(3)")
-        assert outcome == outcome.__class__("died", "runner exited with status 3", "")
+        assert outcome == outcome.__class__("died", "runner exited with status 3", "",
+                                            Stop(Cause.KERNEL_EXITED, exit_code=3))
+        assert box.stop.text() == "kernel died: the notebook's process exited with status 3"
         assert box.run_cell("1").status == "died"
         with pytest.raises(SandboxDied):
             box.namespace["x"]
     with open_sandbox(tmp_path, FAST, name="segv") as box:
         outcome = box.run_cell("import ctypes\nctypes.string_at(0)")
         assert (outcome.status, outcome.error) == ("died", "runner killed by SIGSEGV")
+        assert outcome.stop == Stop(Cause.KERNEL_KILLED, signal=11)
 
 
 def test_sys_exit_and_interrupt_exceptions_are_plain_errors(tmp_path: Path) -> None:
@@ -311,10 +317,12 @@ with open('mine.txt', 'w') as handle:
         uid = slot_uid(box) if IS_ROOT else os.getuid()
     assert sentinel.read_text() == "original"
     assert not Path("/tmp", token).exists()
-    assert (tmp_path / "scratch" / "mine.txt").read_text() == "in scratch"
+    # the home is the sandbox's own tmpfs: what the student wrote there never reaches the
+    # host, and the host scratch (support files only) stays the caller's
     scratch = tmp_path / "scratch"
+    assert not (scratch / "mine.txt").exists()
     owners = {p.lstat().st_uid for p in [scratch, *scratch.rglob("*")]}
-    assert owners == {os.getuid()}  # handed back to the caller at close()
+    assert owners == {os.getuid()}
     if IS_ROOT:
         assert [p for p in Path("/tmp").iterdir() if p.lstat().st_uid == uid] == []
 
@@ -324,10 +332,11 @@ def test_two_slots_cannot_see_each_others_scratch(tmp_path: Path) -> None:
             open_sandbox(tmp_path, FAST, name="bob") as bob:
         assert alice.slot != bob.slot
         alice.run_cell("open('secret.txt', 'w').write('alice answers')")
-        alice_file = tmp_path / "alice" / "secret.txt"
-        assert alice_file.read_text() == "alice answers"
-        outcome = bob.run_cell(f"open({str(alice_file)!r}).read()")
-        assert outcome.error.startswith("FileNotFoundError")
+        assert alice.run_cell("print(open('secret.txt').read())").output == "alice answers\n"
+        for alice_file in (tmp_path / "alice" / "secret.txt", Path("/home/student/secret.txt")):
+            outcome = bob.run_cell(f"open({str(alice_file)!r}).read()")
+            assert outcome.error.startswith("FileNotFoundError")
+        assert not (tmp_path / "alice" / "secret.txt").exists()
         assert bob.run_cell("import os\nprint(os.listdir('/home'), os.listdir('.'))"
                             ).output == "['student'] []\n"
         assert bob.run_cell("print(len([p for p in os.listdir('/proc') if p.isdigit()]))"

@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import fcntl
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -23,11 +22,13 @@ from typing import Any
 
 from autograder.grading.batch.gradebook import GRADEBOOK_FILE, Gradebook
 from autograder.grading.batch.outputs import CSV_FILE, submission_ids, write_outputs
+from autograder.grading.causes import Stop
 from autograder.grading.executors.local import WorkerConfig, WorkerPool
 from autograder.grading.model import COMPLETED, Limits, SubmissionResult
 from autograder.grading.otter.autograder_zip import load_autograder
-from autograder.grading.otter.grade_one import failed_result
+from autograder.grading.otter.grade_one import stopped_result
 from autograder.grading.otter.results_json import results_json
+from autograder.grading.otter.submission_caps import SubmissionCaps
 from autograder.grading.otter.submissions import DEFAULT_MAX_NOTEBOOK_BYTES, discover
 from autograder.hashing import sha256_file
 
@@ -112,6 +113,8 @@ def grade_batch(
     cell_timeout: float | None = None,
     max_notebook_bytes: int = DEFAULT_MAX_NOTEBOOK_BYTES,
     progress: bool = True,
+    caps: SubmissionCaps | None = None,
+    grader_memory_bytes: int | None = None,
 ) -> BatchSummary:
     """Grade ``submissions`` (files or directories) with ``autograder_zip`` into ``out_dir``.
 
@@ -119,6 +122,11 @@ def grade_batch(
     ``AutograderZipError`` (bad zip), ``FileNotFoundError`` (missing submission path) or
     :class:`BatchError` (nothing to grade, directory in use) for user mistakes; one
     submission's failure never raises: it becomes that submission's status.
+
+    ``caps``: the largest zip/notebook looked at (default: ``max_notebook_bytes`` and
+    ``SubmissionCaps``' defaults); ``grader_memory_bytes``: memory of each grading worker.
+    A submission whose grading failed for the grader's own reasons gets a row, but its attempt
+    is not final: the next run grades it again.
     """
     t0 = time.monotonic()
     spec = load_autograder(autograder_zip)
@@ -138,6 +146,7 @@ def grade_batch(
     jobs = jobs or os.cpu_count() or 1
     gb = Gradebook(out / GRADEBOOK_FILE)
     scratch = Path(tempfile.mkdtemp(prefix="mlphys-grade-"))
+    os.chmod(scratch, 0o711)  # traversable by a basic-mode slot uid, listable by nobody
     try:
         run_id = gb.start_run(str(spec.path), spec.sha256, jobs, len(subs))
         paths = [str(s.path) for s in subs]
@@ -161,8 +170,11 @@ def grade_batch(
 
         def record(key: str, path: str, result: SubmissionResult) -> None:
             nonlocal incomplete
-            gb.finish_attempt(attempts.pop(key), result,
-                              results_json(result, spec.config, spec.question_visibility))
+            json_dict = results_json(result, spec.config, spec.question_visibility)
+            if result.final:
+                gb.finish_attempt(attempts.pop(key), result, json_dict)
+            else:  # the grader's failure: shown, but regraded by the next run
+                gb.fail_attempt(attempts.pop(key), result, json_dict)
             results[path] = result.total
             if result.grading_status != COMPLETED:
                 incomplete += 1
@@ -172,13 +184,16 @@ def grade_batch(
         def finished(key: str, path: str, result: dict[str, Any]) -> None:
             record(key, path, SubmissionResult.from_dict(result))
 
-        def lost(key: str, path: str, why: str) -> None:
-            record(key, path, failed_result(spec, f"error: {why}"))
+        def lost(key: str, path: str, why: Stop) -> None:
+            record(key, path, stopped_result(spec, why))
 
         cfg = WorkerConfig(
             autograder_path=str(spec.path), autograder_sha256=spec.sha256,
             limits=dataclasses.asdict(limits), scratch_root=str(scratch),
             max_notebook_bytes=max_notebook_bytes,
+            caps=dataclasses.asdict(caps or SubmissionCaps(max_notebook_bytes=max_notebook_bytes)),
+            **({} if grader_memory_bytes is None else
+               {"grader_memory_bytes": int(grader_memory_bytes)}),
         )
         try:
             if todo:
@@ -195,5 +210,10 @@ def grade_batch(
         )
     finally:
         gb.close()
-        shutil.rmtree(scratch, ignore_errors=True)
+        from autograder.grading.sandbox.untrusted_tree import remove_tree
+
+        try:  # any depth, symlinks never followed; a leftover is reported, never a traceback
+            remove_tree(scratch)
+        except OSError as e:
+            print(f"[mlphys grade] could not remove {scratch}: {e}", file=sys.stderr)
         lock.close()

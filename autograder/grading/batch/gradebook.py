@@ -204,6 +204,29 @@ class Gradebook:
     def finish_attempt(self, attempt_id: int, result: SubmissionResult,
                        results_json: dict[str, Any]) -> None:
         """Commit a result atomically: the attempt, its questions and cases, or nothing."""
+        self._store_attempt(attempt_id, result, results_json, final=True)
+
+    def fail_attempt(self, attempt_id: int, result: SubmissionResult,
+                     results_json: dict[str, Any]) -> None:
+        """Store a result the grader failed to produce (``SubmissionResult.final`` False): it
+        is shown (``result_attempt``, ``latest_results``) but the attempt stays
+        'interrupted', so ``done_attempt`` does not see it and the next run grades again."""
+        self._store_attempt(attempt_id, result, results_json, final=False)
+
+    def result_attempt(self, path: str, sha: str, ag_sha: str) -> sqlite3.Row | None:
+        """The committed attempt, else the latest failed one that has a result to show."""
+        done = self.done_attempt(path, sha, ag_sha)
+        if done is not None:
+            return done
+        return self.conn.execute(
+            "SELECT * FROM attempts WHERE submission_path=? AND submission_sha256=? AND"
+            " autograder_sha256=? AND state='interrupted' AND grading_status IS NOT NULL"
+            " ORDER BY id DESC LIMIT 1",
+            (path, sha, ag_sha),
+        ).fetchone()
+
+    def _store_attempt(self, attempt_id: int, result: SubmissionResult,
+                       results_json: dict[str, Any], final: bool) -> None:
         total, possible = result.total, result.possible
         percent = round(total / possible, 4) if possible else 0
         now = time.time()
@@ -211,10 +234,11 @@ class Gradebook:
             started = c.execute("SELECT started_at FROM attempts WHERE id=?",
                                 (attempt_id,)).fetchone()[0]
             c.execute(
-                "UPDATE attempts SET state='done', finished_at=?, duration_s=?, grading_status=?,"
+                "UPDATE attempts SET state=?, finished_at=?, duration_s=?, grading_status=?,"
                 " total=?, possible=?, percent=?, notebook_name=?, cells_run=?, cell_errors=?,"
                 " isolation=?, timings=?, results_json=? WHERE id=?",
-                (now, now - started, result.grading_status, total, possible, percent,
+                ("done" if final else "interrupted", now, now - started, result.grading_status,
+                 total, possible, percent,
                  result.notebook_name, result.cells_run, result.cell_errors, result.isolation,
                  json.dumps(result.timings), json.dumps(results_json), attempt_id),
             )
@@ -272,9 +296,11 @@ class GradebookReader:
 
     def latest_results(self, submission_path: str | None = None,
                        autograder_sha256: str | None = None) -> list[sqlite3.Row]:
-        """The latest committed attempt of each submission (sorted by path), optionally of one
-        submission path and one autograder zip only."""
-        sql = "SELECT * FROM attempts WHERE state='done'"
+        """The latest attempt with a result of each submission (sorted by path): committed
+        ones, and failed ones of the grader (not final, shown until regraded); optionally of
+        one submission path and one autograder zip only."""
+        sql = ("SELECT * FROM attempts WHERE (state='done' OR (state='interrupted' AND"
+               " grading_status IS NOT NULL))")
         args: list[str] = []
         if submission_path is not None:
             sql += " AND submission_path=?"

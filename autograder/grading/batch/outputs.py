@@ -67,7 +67,7 @@ def write_outputs(
     rows = []
     results_dir = out_dir / RESULTS_DIR
     for path, sha, sub_id in batch:
-        attempt = gradebook.done_attempt(path, sha, spec.sha256)
+        attempt = gradebook.result_attempt(path, sha, spec.sha256)  # failed ones too
         if attempt is None:
             continue
         scores = {r["name"]: r["score"] for r in gradebook.questions_of(attempt["id"])}

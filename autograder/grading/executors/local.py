@@ -13,7 +13,16 @@ only the submission it was grading; and every worker dies with the batch
 Protocol: the frames of ``sandbox.channel`` on the worker's stdin/stdout (driver -> worker:
 ``grade{key,path}``, ``stop``; worker -> driver: ``ready{pid}``, ``result{key,result}``,
 ``fatal{message}``); anything else the worker prints goes to its stderr. Each worker grades one
-submission at a time (``otter.grade_one.grade_path``) with one sandbox slot.
+submission at a time (``otter.grade_one.grade_path``) with one sandbox slot, in a fresh scratch
+directory per submission.
+
+Limits of the trusted side (issue 8: a huge hidden layer made a root worker peak at 2 GB): each
+worker runs in its own memory control group (``grader_memory_bytes``; where there are no
+cgroups, a soft ``RLIMIT_DATA`` of the same size), and a worker that spends more than
+``submission_seconds`` on one submission is killed. Either costs that one submission a status
+composed by the grader (``causes.GRADER_MEMORY`` / ``GRADER_TIME``), recorded as not final
+(the next run grades it again); it is not retried in this run, since it would fail the same
+way. A worker that dies otherwise is retried once, then ``GRADER_FAILURE``.
 """
 
 from __future__ import annotations
@@ -21,23 +30,34 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import dataclasses
+import itertools
 import json
 import os
 import selectors
 import signal
 import subprocess
 import sys
+import tempfile
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from autograder.grading.causes import Cause, Stop
+from autograder.grading.sandbox import cgroups
 from autograder.grading.sandbox.channel import (
     FrameReader,
     ProtocolError,
     write_frame,
 )
+
+DEFAULT_GRADER_MEMORY_BYTES = 2 * 1024**3
+"""Memory of one grading worker (its tests' work on student data included)."""
+
+WORKER_TASKS = 512
+"""Tasks (threads) of one grading worker's control group."""
 
 PR_SET_PDEATHSIG = 1
 
@@ -61,6 +81,21 @@ class WorkerConfig:
     """``dataclasses.asdict`` of the sandbox ``Limits``"""
     scratch_root: str
     max_notebook_bytes: int
+    caps: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """``dataclasses.asdict`` of ``otter.submission_caps.SubmissionCaps``"""
+    grader_memory_bytes: int = DEFAULT_GRADER_MEMORY_BYTES
+    submission_seconds: float = 0.0
+    """kill a worker busy longer than this with one submission (0: notebook timeout +
+    startup timeout + 30 s)"""
+
+
+def submission_seconds(cfg: WorkerConfig) -> float:
+    """The pool's backstop for one submission (see ``WorkerConfig.submission_seconds``)."""
+    if cfg.submission_seconds > 0:
+        return cfg.submission_seconds
+    limits = cfg.limits
+    return (float(limits.get("notebook_timeout", 600)) + float(limits.get("startup_timeout", 60))
+            + 30.0)
 
 
 def worker_main(cfg: WorkerConfig, slot: int, parent_pid: int) -> None:
@@ -78,24 +113,38 @@ def worker_main(cfg: WorkerConfig, slot: int, parent_pid: int) -> None:
     from autograder.grading.otter.autograder_zip import import_support_files, load_autograder
     from autograder.grading.otter.grade_one import grade_path
 
+    # every temporary folder of this worker (support files, sandbox runtime dirs) inside the
+    # batch's scratch root: removed by the driver even if this worker is killed
+    worker_tmp = Path(cfg.scratch_root) / f"worker{slot}-{os.getpid()}"
+    worker_tmp.mkdir(mode=0o711)
+    tempfile.tempdir = str(worker_tmp)
     spec = load_autograder(cfg.autograder_path)
     if spec.sha256 != cfg.autograder_sha256:
         write_frame(proto_out, {"op": "fatal",
                                 "message": "the autograder zip changed while grading started"})
         return
+    from autograder.grading.otter.submission_caps import SubmissionCaps
+
     import_support_files(spec)
     limits = Limits(**cfg.limits)
-    scratch = Path(cfg.scratch_root) / f"slot{slot}"
+    caps = SubmissionCaps(**cfg.caps) if cfg.caps else SubmissionCaps(
+        max_notebook_bytes=cfg.max_notebook_bytes)
     write_frame(proto_out, {"op": "ready", "pid": os.getpid()})
-    while True:
+    for number in itertools.count():
         try:
             task = proto_in.read()
         except (ProtocolError, OSError):
             return
         if task["op"] != "grade":
             return
+        if task.get("data_limit"):  # no control group for us: cap our own heap instead
+            import resource
+
+            hard = resource.getrlimit(resource.RLIMIT_DATA)[1]
+            resource.setrlimit(resource.RLIMIT_DATA, (int(task["data_limit"]), hard))
+        scratch = worker_tmp / f"scratch-{number}"  # fresh for each submission
         result = grade_path(spec, task["path"], scratch, limits=limits, slot=slot,
-                            max_notebook_bytes=cfg.max_notebook_bytes)
+                            max_notebook_bytes=cfg.max_notebook_bytes, caps=caps)
         write_frame(proto_out, {"op": "result", "key": task["key"], "result": result.to_dict()})
 
 
@@ -107,6 +156,9 @@ class _Worker:
     task: tuple[Any, str] | None = None
     ready: bool = False
     pid: int | None = None
+    group: cgroups.SandboxCgroup | None = None
+    started: float = 0.0
+    """when the current task was sent"""
 
 
 class WorkerPool:
@@ -115,6 +167,8 @@ class WorkerPool:
     def __init__(self, jobs: int, cfg: WorkerConfig, retries: int = 1, quiet: bool = True):
         self.jobs = max(1, jobs)
         self.cfg = cfg
+        self.deadline_s = submission_seconds(cfg)
+        self.use_cgroups = os.geteuid() == 0 and cgroups.cgroup_support() is not None
         self.retries = retries
         self.quiet = quiet
         self.workers: list[_Worker] = []
@@ -128,6 +182,15 @@ class WorkerPool:
             stderr=subprocess.DEVNULL if self.quiet else None,
         )
         w = _Worker(slot=slot, process=p, reader=FrameReader(p.stdout.fileno()))
+        if self.use_cgroups:  # before it has loaded anything: it starts its first task later
+            w.group = cgroups.SandboxCgroup.create(f"w{slot}", self.cfg.grader_memory_bytes,
+                                                   WORKER_TASKS)
+            if w.group is not None:
+                try:
+                    w.group.add(p.pid)
+                except OSError:
+                    w.group.remove()
+                    w.group = None
         self.selector.register(p.stdout, selectors.EVENT_READ, w)
         return w
 
@@ -140,13 +203,15 @@ class WorkerPool:
         for stream in (w.process.stdin, w.process.stdout):
             with contextlib.suppress(Exception):
                 stream.close()
+        if w.group is not None:
+            w.group.remove()
 
     def run(
         self,
         tasks: Iterator[tuple[Any, str]],
         on_start: Callable[[Any, str, int | None], None],
         on_result: Callable[[Any, str, dict[str, Any]], None],
-        on_lost: Callable[[Any, str, str], None],
+        on_lost: Callable[[Any, str, Stop], None],
     ) -> None:
         pending: deque[tuple[Any, str]] = deque()
         tries: dict[Any, int] = {}
@@ -173,13 +238,25 @@ class WorkerPool:
                         t = next_task()
                         if t is not None:
                             w.task = t
+                            w.started = time.monotonic()
                             on_start(t[0], t[1], w.pid)
+                            data_limit = 0 if w.group is not None else self.cfg.grader_memory_bytes
                             with contextlib.suppress(OSError, ProtocolError):  # noticed below
-                                self._send(w, {"op": "grade", "key": t[0], "path": t[1]})
+                                self._send(w, {"op": "grade", "key": t[0], "path": t[1],
+                                               "data_limit": data_limit})
                 if exhausted and not pending and not any(w.task for w in self.workers):
                     break
-                for sel_key, _ in self.selector.select():
+                for w in list(self.workers):  # the backstop: a worker stuck on one submission
+                    if w.task is not None and time.monotonic() - w.started > self.deadline_s:
+                        key, path = w.task
+                        w.task = None
+                        self._retire(w)
+                        on_lost(key, path, Stop(Cause.GRADER_TIME, seconds=self.deadline_s))
+                        self.workers[self.workers.index(w)] = self._spawn(w.slot)
+                for sel_key, _ in self.selector.select(timeout=1.0):
                     w = sel_key.data
+                    if w not in self.workers:
+                        continue
                     try:
                         msg = w.reader.read()
                     except (ProtocolError, OSError):  # the pipe closed: the worker died
@@ -193,7 +270,9 @@ class WorkerPool:
                         elif msg["op"] == "fatal":
                             raise RuntimeError(msg["message"])
                         continue
-                    # the worker died: its submission is retried once, then recorded as lost
+                    # the worker died: out of memory costs its submission alone (not
+                    # retried: it would fail the same way); otherwise retried once
+                    out_of_memory = w.group is not None and w.group.oom_kills() > 0
                     self._retire(w)
                     code = w.process.returncode
                     if not w.ready:
@@ -203,10 +282,13 @@ class WorkerPool:
                     if w.task is not None:
                         key, path = w.task
                         tries[key] = tries.get(key, 0) + 1
-                        if tries[key] <= self.retries:
+                        if out_of_memory:
+                            on_lost(key, path, Stop(Cause.GRADER_MEMORY,
+                                                    limit_bytes=self.cfg.grader_memory_bytes))
+                        elif tries[key] <= self.retries:
                             pending.append(w.task)
                         else:
-                            on_lost(key, path, f"grader worker died (exit code {code})")
+                            on_lost(key, path, Stop(Cause.GRADER_FAILURE))
                     self.workers[self.workers.index(w)] = self._spawn(w.slot)
         finally:
             self.shutdown()
@@ -226,6 +308,8 @@ class WorkerPool:
             self._retire(w)
         self.workers = []
         self.selector.close()
+        if self.use_cgroups:  # groups of sandboxes whose worker was killed
+            cgroups.sweep()
 
 
 if __name__ == "__main__":

@@ -9,20 +9,28 @@ then; a question checked twice keeps its last result but its first position (Ott
 sorted test-file order. What differs is only what must: the student cannot reach the test code,
 a cell or notebook that runs too long is cut off, and a dead sandbox costs the questions not yet
 tested (status "timeout", "memory" or "kernel died"), never the batch.
+
+Every status written here is composed by the grader from a ``causes.Stop`` it decided itself
+(``Sandbox.stop``, its own clock), never from text the sandbox sent: a forged "memory" with a
+student's message must not become the grader's words (issue 8). A failure that is the
+grader's (the sandbox cannot start, a grader bug) marks the result not final, so the next run
+grades it again.
 """
 
 from __future__ import annotations
 
 import contextlib
-import shutil
+import sys
 import time
 from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from autograder.grading.model import COMPLETED, DEATH_STATUS, Limits, QuestionOutcome, SubmissionResult
+from autograder.grading.causes import Cause, Stop
+from autograder.grading.model import COMPLETED, Limits, QuestionOutcome, SubmissionResult
 from autograder.grading.otter.autograder_zip import AutograderSpec, QuestionTests
 from autograder.grading.otter.notebook import CellStep, assignment_name, load_notebook, plan
+from autograder.grading.otter.submission_caps import SubmissionCaps
 from autograder.grading.otter.submissions import (
     DEFAULT_MAX_NOTEBOOK_BYTES,
     Submission,
@@ -33,15 +41,34 @@ from autograder.grading.otter.testrun import not_run, run_question
 
 
 def failed_result(spec: AutograderSpec, status: str,
-                  notebook_name: str | None = None) -> SubmissionResult:
-    """Every question 0 with ``status`` as the reason (the notebook could not be run at all)."""
-    known = ("error", "timeout", "memory", "kernel died")
+                  notebook_name: str | None = None, *, final: bool = True) -> SubmissionResult:
+    """Every question 0 with ``status`` as the reason (the notebook could not be run at all).
+
+    ``final=False``: the failure is the grader's; the next run grades the submission again.
+    """
+    known = ("error", "timeout", "memory", "kernel died", "disk")
     qstatus = status if status.startswith(known) else f"error: {status}"
+    if status.startswith("error: grader failure"):
+        qstatus = "error: grader failure"
     return SubmissionResult(
         grading_status=status,
         questions=[not_run(q, qstatus, status) for q in spec.questions],
-        notebook_name=notebook_name,
+        notebook_name=notebook_name, final=final,
     )
+
+
+def stopped_result(spec: AutograderSpec, stop: Stop) -> SubmissionResult:
+    """``failed_result`` for a cause (e.g. a grading worker that ran out of memory)."""
+    return failed_result(spec, stop.text(), final=not stop.grader_fault)
+
+
+SANDBOX_ERRORS = ("SandboxDied", "SandboxProtocolError", "SandboxTimeout")
+"""Exceptions of the sandbox layer (by name: this module imports the sandbox lazily)."""
+
+
+def _log(text: str) -> None:
+    """Instructor-only diagnostics (the worker's stderr), never part of a result."""
+    print(f"[mlphys grade] {text}", file=sys.stderr, flush=True)
 
 
 def _write_support_files(spec: AutograderSpec, scratch: Path) -> None:
@@ -62,11 +89,15 @@ def grade_submission(
     limits: Limits | None = None,
     slot: int = 0,
     max_notebook_bytes: int = DEFAULT_MAX_NOTEBOOK_BYTES,
+    caps: SubmissionCaps | None = None,
 ) -> SubmissionResult:
-    """Grade ``submission`` against ``spec`` using ``scratch`` (emptied first, removed after)."""
+    """Grade ``submission`` against ``spec`` using ``scratch`` (a fresh directory: created
+    here, removed after; a failed removal is logged and never changes the result)."""
     t0 = time.monotonic()
+    if caps is None:
+        caps = SubmissionCaps(max_notebook_bytes=max_notebook_bytes)
     try:
-        data, nb_name = read_notebook_bytes(submission, max_notebook_bytes)
+        data, nb_name = read_notebook_bytes(submission, caps.max_notebook_bytes, caps)
         nb = load_notebook(data)
         del data
     except SubmissionError as e:
@@ -91,10 +122,12 @@ def grade_submission(
     outcomes: dict[str, QuestionOutcome] = {}
     tainted = False  # hidden cases have called student code (see testrun.run_question)
     result = SubmissionResult(grading_status=COMPLETED, questions=[], notebook_name=nb_name)
-    death: tuple[str, str] | None = None  # (question status, grading status)
+    death: Stop | None = None
+    # (lazily: importing the sandbox package costs the batch driver, which never needs it)
+    from autograder.grading.sandbox.untrusted_tree import remove_tree
 
     if scratch.exists():
-        shutil.rmtree(scratch, ignore_errors=True)
+        remove_tree(scratch)
     scratch.mkdir(parents=True)
     _write_support_files(spec, scratch)
     t_start = time.monotonic()
@@ -112,7 +145,16 @@ def grade_submission(
             try:
                 outcome = run_question(q, sandbox.namespace, call_timeout, tainted)
             except Exception as e:  # never let a check crash the notebook run
-                outcome = not_run(q, f"error: {type(e).__name__}", str(e)[:200])
+                _log(f"{q.name}: tests crashed: {type(e).__name__}: {e}"[:2000])
+                if type(e).__name__ in SANDBOX_ERRORS:  # the sandbox broke: the student's doing
+                    stop = sandbox.stop or Stop(Cause.KERNEL_KILLED)
+                    if type(e).__name__ == "SandboxTimeout":
+                        stop = Stop(Cause.CALL_TIMEOUT, seconds=call_timeout)
+                    outcome = not_run(q, stop.question_status, stop.detail())
+                else:  # a grader bug: shown, and the submission is graded again next run
+                    outcome = not_run(q, "error: grader failure",
+                                      Stop(Cause.GRADER_FAILURE).detail())
+                    result.final = False
             tainted = tainted or outcome.ran_hidden
             outcomes[q.name] = outcome
 
@@ -125,7 +167,7 @@ def grade_submission(
         deadline = t_start + notebook_timeout
         for step in steps:
             if time.monotonic() > deadline:
-                death = ("timeout", f"timeout: the notebook ran longer than {notebook_timeout:g} s")
+                death = Stop(Cause.NOTEBOOK_TIMEOUT, seconds=notebook_timeout)
                 break
             if isinstance(step, CellStep):
                 outcome = sandbox.run_cell(step.source, on_check=on_check)
@@ -143,9 +185,7 @@ def grade_submission(
                 if outcome.status == "died" or not sandbox.alive():
                     kind = outcome.status if outcome.status in ("memory", "timeout") else "died"
                 if kind is not None:
-                    detail = (outcome.error or "").strip().splitlines()
-                    msg = detail[-1][:200] if detail else kind
-                    death = (DEATH_STATUS[kind], f"{DEATH_STATUS[kind]}: {msg}")
+                    death = _death(outcome, sandbox, limits)
                     break
         result.timings["cells"] = time.monotonic() - t_start
 
@@ -154,41 +194,61 @@ def grade_submission(
             if q.name in outcomes:
                 continue
             if death is None and not sandbox.alive():
-                death = ("kernel died", "kernel died: the student's process exited")
+                death = sandbox.stop or Stop(Cause.KERNEL_KILLED)
             if death is not None:
-                outcomes[q.name] = not_run(q, death[0], death[1])
+                outcomes[q.name] = not_run(q, death.question_status, death.detail())
                 continue
             test(q)
         result.timings["end_checks"] = time.monotonic() - t_end
     except Exception as e:  # sandbox failed to start or broke: this submission only
-        status = _exception_status(e)
+        _log(f"{submission.path}: {type(e).__name__}: {e}"[:2000])
+        death = _exception_stop(e, sandbox, limits)
         for q in spec.questions:
             if q.name not in outcomes:
-                outcomes[q.name] = not_run(q, status, f"{type(e).__name__}: {e}"[:300])
-        death = (status, f"{status}: {type(e).__name__}: {e}"[:300])
+                outcomes[q.name] = not_run(q, death.question_status, death.detail())
     finally:
         if sandbox is not None:
             with contextlib.suppress(Exception):
                 sandbox.close()
-        shutil.rmtree(scratch, ignore_errors=True)
+        try:
+            remove_tree(scratch)
+        except OSError as e:  # logged; the grade stands and the next submission has its own
+            _log(f"could not remove {scratch}: {e}")
     if death is not None:
-        result.grading_status = death[1]
+        result.grading_status = death.text()
+        if death.grader_fault:
+            result.final = False
     result.questions = list(outcomes.values())
     result.timings["total"] = time.monotonic() - t0
     return result
 
 
-def _exception_status(e: BaseException) -> str:
+def _death(outcome: object, sandbox: object, limits: Limits) -> Stop:
+    """Why the sandbox stopped during a cell, in the grader's terms (never the runner's text)."""
+    stop = getattr(outcome, "stop", None) or getattr(sandbox, "stop", None)
+    if stop is not None:
+        return stop
+    if getattr(outcome, "status", None) == "timeout":
+        return Stop(Cause.CELL_TIMEOUT, seconds=limits.cell_timeout)
+    return Stop(Cause.KERNEL_KILLED)
+
+
+def _exception_stop(e: BaseException, sandbox: object, limits: Limits) -> Stop:
+    """An exception out of the sandbox layer (or a grader bug) as a cause."""
     name = type(e).__name__
+    started = sandbox is not None and getattr(sandbox, "runner_pid", None) is not None
     if name == "SandboxTimeout":
-        return "timeout"
-    if name == "SandboxDied":
-        return "memory" if "memory" in str(getattr(e, "reason", e)).lower() else "kernel died"
-    return f"error: {name}"
+        return Stop(Cause.NOTEBOOK_TIMEOUT, seconds=limits.notebook_timeout)
+    if name in ("SandboxDied", "SandboxProtocolError"):
+        if not started:
+            return Stop(Cause.START_FAILED)
+        return getattr(sandbox, "stop", None) or Stop(Cause.KERNEL_KILLED)
+    return Stop(Cause.GRADER_FAILURE)
 
 
 def grade_path(spec: AutograderSpec, path: str | Path, scratch: Path, *, limits: Limits,
-               slot: int, max_notebook_bytes: int) -> SubmissionResult:
+               slot: int, max_notebook_bytes: int,
+               caps: SubmissionCaps | None = None) -> SubmissionResult:
     """Grade the submission file at ``path``; never raises (an executor's unit of work).
 
     Why the catch-all: a bug in the grader must still give this one submission a result (an
@@ -196,6 +256,7 @@ def grade_path(spec: AutograderSpec, path: str | Path, scratch: Path, *, limits:
     """
     try:
         return grade_submission(spec, Submission(Path(path)), scratch, limits=limits, slot=slot,
-                                max_notebook_bytes=max_notebook_bytes)
+                                max_notebook_bytes=max_notebook_bytes, caps=caps)
     except Exception as e:
-        return failed_result(spec, f"error: grader failure: {type(e).__name__}: {e}"[:300])
+        _log(f"{path}: grader failure: {type(e).__name__}: {e}"[:2000])
+        return stopped_result(spec, Stop(Cause.GRADER_FAILURE))

@@ -17,6 +17,10 @@ import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from autograder.grading.otter.submission_caps import SubmissionCaps
 
 DEFAULT_MAX_NOTEBOOK_BYTES = 20 * 1024 * 1024
 SUBMISSION_SUFFIXES = (".ipynb", ".zip")
@@ -65,8 +69,28 @@ def discover(paths: Iterable[str | Path]) -> Iterator[Submission]:
 
 
 
-def read_notebook_bytes(sub: Submission, max_bytes: int = DEFAULT_MAX_NOTEBOOK_BYTES) -> tuple[bytes, str]:
-    """Return the notebook's bytes and its name (the zip member name for zips)."""
+def read_notebook_bytes(sub: Submission, max_bytes: int = DEFAULT_MAX_NOTEBOOK_BYTES,
+                        caps: SubmissionCaps | None = None) -> tuple[bytes, str]:
+    """Return the notebook's bytes and its name (the zip member name for zips).
+
+    ``caps`` (``submission_caps``): zip size and member count are checked before the zip's
+    directory is parsed, the notebook's cell count before it is parsed.
+    """
+    from autograder.grading.otter.submission_caps import (
+        SubmissionCaps,
+        check_notebook_bytes,
+        check_zip_file,
+    )
+
+    if caps is None:
+        caps = SubmissionCaps(max_notebook_bytes=max_bytes)
+    data, name = _read_notebook_bytes(sub, max_bytes, caps, check_zip_file)
+    check_notebook_bytes(data, caps)
+    return data, name
+
+
+def _read_notebook_bytes(sub: Submission, max_bytes: int, caps: SubmissionCaps,
+                         check_zip_file: Any) -> tuple[bytes, str]:
     if sub.kind == "ipynb":
         size = sub.path.stat().st_size
         if size > max_bytes:
@@ -75,6 +99,7 @@ def read_notebook_bytes(sub: Submission, max_bytes: int = DEFAULT_MAX_NOTEBOOK_B
             )
         with open(sub.path, "rb") as f:
             return f.read(max_bytes + 1)[: max_bytes + 1], sub.path.name
+    check_zip_file(sub.path, caps)
     try:
         zf = zipfile.ZipFile(sub.path)
     except (zipfile.BadZipFile, OSError) as e:

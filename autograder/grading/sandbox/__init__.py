@@ -27,7 +27,10 @@ Public API (contract with the batch layer):
 * ``Limits`` (frozen dataclass): ``notebook_timeout``, ``cell_timeout``, ``call_timeout``,
   ``memory_bytes``, ``cpu_seconds``, ``file_size_bytes``, ``open_files``, ``processes``,
   ``output_bytes``; additions: ``interrupt_grace`` (seconds between the interrupt and the
-  kill), ``startup_timeout``, ``tmp_bytes`` (size of the private /tmp).
+  kill), ``startup_timeout``, ``disk_bytes``/``disk_inodes`` (one tmpfs for everything the
+  notebook can write), ``checks_per_question``/``checks_per_notebook`` (caps enforced here).
+* ``Sandbox.stop``/``CellOutcome.stop``: why it stopped, as a ``causes.Stop`` the grader
+  decided itself (statuses are composed from it, never from the runner's text).
 * ``CellOutcome(status, error, output)`` with status ``ok|error|timeout|memory|died``.
   A protocol violation during a cell gives ``error`` with ``"ProtocolError: ..."`` and the
   sandbox is killed (later cells: ``died``). Once the notebook budget is spent, cells return
@@ -48,8 +51,10 @@ Notes for callers:
 * ``slot`` is a hint: as root the sandbox leases a slot uid ``62000 + n`` machine-wide
   (``SlotLease``, trying ``n = slot`` first), so concurrent sandboxes of any number of
   batches never share a uid; closing a sandbox kills every leftover process of its uid.
-* The scratch dir is chowned to the slot uid and the student can write anything in it
-  (including symlinks to anywhere): treat its contents as untrusted afterwards.
+* In the namespace modes the scratch dir is only read (copied onto the sandbox's own tmpfs
+  at start); student code never writes to the host's disk. In ``basic`` mode it is chowned
+  to the slot uid and the student can write anything in it (symlinks to anywhere, any depth):
+  remove it with ``untrusted_tree.remove_tree``.
 * Text printed by student code during a forwarded call is written to the grading
   process's ``sys.stdout`` (for doctest-style tests). Student code sees the arguments a
   hidden test passes to it and may print them: keep that output out of student feedback.

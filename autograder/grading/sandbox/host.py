@@ -126,13 +126,11 @@ def runner_env(home: str) -> dict[str, str]:
 
 def chown_tree(path: Path, uid: int, gid: int) -> None:
     """Give a scratch tree to the slot uid (the runner must create files in it), or back to
-    its original owner at close (symlinks themselves, never what they point to)."""
-    with contextlib.suppress(OSError):
-        os.lchown(path, uid, gid)
-    for root, dirs, files in os.walk(path):
-        for name in dirs + files:
-            with contextlib.suppress(OSError):
-                os.lchown(os.path.join(root, name), uid, gid)
+    its original owner at close: any depth, symlinks themselves and never what they point
+    to, hard-linked files left alone (see ``untrusted_tree``)."""
+    from autograder.grading.sandbox.untrusted_tree import chown_tree as chown_untrusted
+
+    chown_untrusted(path, uid, gid)
 
 
 # --------------------------------------------------------------------------------------------

@@ -15,9 +15,11 @@ Modes (``JailConfig.mode``), strongest first:
 ``jail`` (root)
     new PID, network, IPC, UTS and mount namespaces; a minimal read-only root on a tmpfs
     (``/usr``, ``/etc``, ``/bin``..., the Python prefix and the venv, with the project's own
-    packages masked), ``/dev`` with a few safe nodes, a fresh ``/proc``, a private ``/tmp``
-    tmpfs, the scratch dir read-write at ``/home/student``; the runner drops to a dedicated
-    uid per slot, sets ``no_new_privs`` and rlimits.
+    packages masked), ``/dev`` with a few safe nodes, a fresh ``/proc``; everything the
+    student can write (``/home/student``, ``/tmp``, ``/dev/shm``) lives on ONE size- and
+    inode-capped tmpfs (the sandbox's disk), into which the host scratch dir (the support
+    files, written by the grader) is copied: student code never writes to the host's disk;
+    the runner drops to a dedicated uid per slot, sets ``no_new_privs`` and rlimits.
 ``userns`` (non-root with unprivileged user namespaces)
     the same jail built inside a new user namespace; the runner then enters a second, nested
     user namespace as a non-zero uid, so after ``execve`` it holds no capabilities (it cannot
@@ -27,6 +29,11 @@ Modes (``JailConfig.mode``), strongest first:
     project; the keeper is a child subreaper so double-forked daemons still come back to it
     and are killed. As root the runner still gets its own uid. The file system and the
     network stay visible: ``Sandbox.isolation`` says so.
+
+Control group: when the trusted side created one (``cgroups.SandboxCgroup``), the keeper joins
+it before it forks, so init, the runner and everything they start are counted together (memory,
+tasks); the keeper and init then set their own ``oom_score_adj`` to -1000 where allowed, so
+that running out of memory kills student processes, never the sandbox's supervisors.
 
 Lifetime: the keeper holds the read end of a *lifeline* pipe whose write end only the trusted
 process holds. When the trusted side closes it (``Sandbox.close``) or dies, the keeper kills
@@ -95,7 +102,7 @@ class JailConfig(NamedTuple):
     runner_args: list[str]             # argv after the interpreter
     env: dict[str, str]                # complete environment of the runner
     scratch: str                       # host path of the scratch dir
-    code_dir: str                      # host dir holding runner.py + mlphys_channel/values.py
+    code_dir: str                      # host dir holding runner.py + mlphys_protocol.py
     root_dir: str                      # empty host dir used as mount point of the new root
     workdir: str                       # CWD of the runner (JAIL_HOME or the scratch path)
     lifeline_fd: int
@@ -105,7 +112,9 @@ class JailConfig(NamedTuple):
     gid: int | None = None
     ro_paths: list[str] = []           # bound read-only into the jail (never mutated)
     hide_paths: list[str] = []         # masked by an empty read-only tmpfs
-    tmp_bytes: int = 256 * 1024**2     # size of the private /tmp
+    disk_bytes: int = 512 * 1024**2    # one tmpfs for home, /tmp and /dev/shm together
+    disk_inodes: int = 100_000         # ... and its number of files and directories
+    cgroup_procs: list[str] = []       # cgroup.procs files the keeper joins before forking
     outer_uid: int = 0                 # uid/gid of the keeper (userns maps)
     outer_gid: int = 0
 
@@ -214,15 +223,23 @@ def _mirror_path(root: str, path: str) -> str:
 def build_root(cfg: JailConfig) -> None:
     """Assemble the jail's root file system on a tmpfs at ``cfg.root_dir``.
 
-    Order matters: the private /tmp first (the interpreter or the venv may live under the
-    host's /tmp, e.g. in a CI checkout, and must be bound on top of it, not hidden by it), then
-    read-only system trees, masks over the project's packages inside them, and the writable
-    home and the runner's code.
+    Order matters: the sandbox's disk and the private /tmp on it first (the interpreter or
+    the venv may live under the host's /tmp, e.g. in a CI checkout, and must be bound on top
+    of it, not hidden by it), then read-only system trees, masks over the project's packages
+    inside them, /dev, the home with the support files copied in, and the runner's code.
+    The disk's own mount point is detached at the end: only its three binds remain.
     """
     root = cfg.root_dir
     mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=4m,mode=0755")
+    disk = os.path.join(root, ".disk")
+    os.mkdir(disk)
+    mount("tmpfs", disk, "tmpfs", MS_NOSUID | MS_NODEV,
+          f"size={cfg.disk_bytes},nr_inodes={cfg.disk_inodes},mode=0755")
+    for name, mode in (("tmp", 0o1777), ("shm", 0o1777), ("home", 0o755)):
+        os.mkdir(os.path.join(disk, name))
+        os.chmod(os.path.join(disk, name), mode)
     tmp = _mirror_path(root, "/tmp")
-    mount("tmpfs", tmp, "tmpfs", MS_NOSUID | MS_NODEV, f"size={cfg.tmp_bytes},mode=1777")
+    _bind_writable(os.path.join(disk, "tmp"), tmp, 0)
     for path in cfg.ro_paths:
         if not os.path.lexists(path):
             continue
@@ -240,19 +257,65 @@ def build_root(cfg: JailConfig) -> None:
                   "size=4k,mode=0555")
         elif os.path.isfile(target):
             bind_readonly("/dev/null", target)
-    _build_dev(root)
+    _build_dev(root, os.path.join(disk, "shm"))
+    home_src = os.path.join(disk, "home")
+    copy_tree_into(cfg.scratch, home_src, cfg.uid, cfg.gid if cfg.gid is not None else cfg.uid)
     home = os.path.join(root, JAIL_HOME.lstrip("/"))
     os.makedirs(home, exist_ok=True)
-    mount(cfg.scratch, home, None, MS_BIND)
-    mount(None, home, None, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV)
+    _bind_writable(home_src, home, 0)
+    umount2(disk, MNT_DETACH)
+    os.rmdir(disk)
     code = os.path.join(root, JAIL_CODE.lstrip("/"))
     os.makedirs(code, exist_ok=True)
     bind_readonly(cfg.code_dir, code)
     os.makedirs(os.path.join(root, "proc"), exist_ok=True)
 
 
-def _build_dev(root: str) -> None:
-    """A /dev with only null/zero/full/random/urandom, /dev/shm and the fd symlinks."""
+def _bind_writable(source: str, target: str, extra: int) -> None:
+    """Bind ``source`` at ``target`` read-write, nosuid and nodev (plus ``extra`` flags)."""
+    mount(source, target, None, MS_BIND)
+    mount(None, target, None, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | extra)
+
+
+def copy_tree_into(source: str, target: str, uid: int | None, gid: int | None) -> None:
+    """Copy the host scratch dir (support files the grader wrote: trusted, shallow) into the
+    sandbox's disk, owned by the runner's uid. Symlinks and special files are skipped.
+
+    Why copy rather than bind: the host scratch stays the grader's; whatever the student
+    writes lands on the capped tmpfs and disappears with the sandbox's mount namespace.
+    """
+    if uid is not None:
+        os.chown(target, uid, gid if gid is not None else uid)
+    for directory, dirs, files in os.walk(source):
+        rel = os.path.relpath(directory, source)
+        dest = target if rel == "." else os.path.join(target, rel)
+        for name in dirs:
+            path = os.path.join(dest, name)
+            if os.path.islink(os.path.join(directory, name)):
+                continue
+            os.mkdir(path, 0o755)
+            if uid is not None:
+                os.chown(path, uid, gid if gid is not None else uid)
+        dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(directory, d))]
+        for name in files:
+            src = os.path.join(directory, name)
+            if os.path.islink(src) or not os.path.isfile(src):
+                continue
+            path = os.path.join(dest, name)
+            with open(src, "rb") as inp, open(path, "wb") as out:
+                while True:
+                    chunk = inp.read(1 << 20)
+                    if not chunk:
+                        break
+                    out.write(chunk)
+            os.chmod(path, 0o644)
+            if uid is not None:
+                os.chown(path, uid, gid if gid is not None else uid)
+
+
+def _build_dev(root: str, shm_source: str) -> None:
+    """A /dev with only null/zero/full/random/urandom, /dev/shm (on the sandbox's disk) and
+    the fd symlinks."""
     dev = os.path.join(root, "dev")
     os.makedirs(dev, exist_ok=True)
     mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "size=64k,mode=0755")
@@ -263,7 +326,7 @@ def _build_dev(root: str) -> None:
         mount(f"/dev/{name}", node, None, MS_BIND)
     shm = os.path.join(dev, "shm")
     os.makedirs(shm)
-    mount("tmpfs", shm, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=64m,mode=1777")
+    _bind_writable(shm_source, shm, MS_NOEXEC)
     pts = os.path.join(dev, "pts")
     os.makedirs(pts)
     try:  # a private pty instance: pexpect-based ``x = !cmd`` needs one
@@ -376,6 +439,7 @@ def init_main(cfg: JailConfig) -> None:
     for fd in cfg.keep_fds:
         os.close(fd)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # pid 1 ignores it anyway; be explicit
+    protect_from_oom_killer()  # after the fork: the runner keeps the default score
     while True:
         pid, status = os.wait()
         if pid == runner:
@@ -450,8 +514,27 @@ def supervise(child: int, lifeline: int) -> int:
     return _exit_code(status)
 
 
+def join_cgroups(procs_files: list[str]) -> None:
+    """Move this process into the sandbox's control group(s) (``0`` means "the writer")."""
+    for path in procs_files:
+        _write_map(path, "0")
+
+
+def protect_from_oom_killer() -> None:
+    """``oom_score_adj = -1000`` where we may: out of memory, the kernel picks a student
+    process, not a supervisor (lowering needs CAP_SYS_RESOURCE: a no-op in user namespaces)."""
+    with contextlib.suppress(OSError):
+        _write_map("/proc/self/oom_score_adj", "-1000")
+
+
 def keeper_main(cfg: JailConfig) -> int:
-    """The keeper: create namespaces (or become a subreaper), start init/runner, supervise."""
+    """The keeper: join the control group, create namespaces (or become a subreaper), start
+    init/runner, supervise."""
+    join_cgroups(cfg.cgroup_procs)
+    # a grader without cgroups caps its own memory with a soft RLIMIT_DATA: not ours to inherit
+    soft, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_DATA, (hard, hard))
     if cfg.mode == "basic":
         prctl(PR_SET_CHILD_SUBREAPER, 1)
         child = os.fork()
@@ -467,6 +550,7 @@ def keeper_main(cfg: JailConfig) -> int:
             _child_guard(init_main, cfg)
     for fd in cfg.keep_fds:
         os.close(fd)
+    protect_from_oom_killer()  # after the fork: init/runner keep the default score
     code = supervise(child, cfg.lifeline_fd)
     if cfg.mode == "basic":
         kill_descendants(os.getpid())

@@ -5,8 +5,21 @@ The package docstring (``autograder.grading.sandbox``) describes the public API;
 holds the state machine (new -> idle <-> running/checkpoint -> dead -> closed) and the time
 limits. Timing rules: ``cell_timeout`` counts the student's running time of one cell (time
 spent in ``on_check`` is excluded); ``notebook_timeout`` counts the wall clock of all
-``run_cell`` calls, checkpoints included (so a cell that calls ``grader.check`` in an endless
-loop still ends); ``call_timeout`` bounds each forwarded operation.
+``run_cell`` calls, checkpoints included, and of every forwarded request made between cells
+(the end-of-notebook tests too); ``call_timeout`` bounds each forwarded operation, which also
+never outlives the notebook's budget.
+
+Every deadline is enforced here, in the trusted process, whatever the sandbox sends: the
+clock is looked at before *each* frame is served (a frame already buffered included), and
+check requests are capped per question (``Limits.checks_per_question``: later ones resume the
+cell without testing) and per notebook (``Limits.checks_per_notebook``: one more is a protocol
+violation). Why: a notebook that writes forged check frames in a loop kept a batch grading far
+past its limits (issue 8).
+
+Why the sandbox stopped is recorded as a ``causes.Stop`` (``Sandbox.stop``, ``CellOutcome.stop``)
+decided from what the grader observed itself: its clocks, the exit status the kernel reported
+and the control group's OOM counter. The texts that come from the runner (``error``,
+``exit_reason``) are for instructor logs only.
 
 Asynchronous exceptions: a test's SIGALRM timeout (or Ctrl-C) may interrupt a remote call
 while it waits; the reply is then drained before the next exchange (the student code is
@@ -37,8 +50,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from autograder.grading.causes import Cause, Stop, describe_exit
 from autograder.grading.model import Limits
-from autograder.grading.sandbox import host, jail
+from autograder.grading.sandbox import cgroups, host, jail
 from autograder.grading.sandbox.channel import (
     Channel,
     FrameTimeoutError,
@@ -64,6 +78,8 @@ class CellOutcome:
     status: Literal["ok", "error", "timeout", "memory", "died"]
     error: str | None
     output: str
+    stop: Stop | None = None
+    """why the sandbox stopped during this cell, in the grader's terms (None: it did not)"""
 
 
 def _describe_exit(code: int | None) -> str:
@@ -109,6 +125,12 @@ class Sandbox:
         self._notebook_used = 0.0
         self._scratch_owner = (os.getuid(), os.getgid())
         self._finalizer: weakref.finalize | None = None
+        self._cgroup: cgroups.SandboxCgroup | None = None
+        self.stop: Stop | None = None
+        """why the sandbox stopped (first cause the grader observed), None while it runs"""
+        self._checks: dict[str, int] = {}
+        self._checks_total = 0
+        self._cell_budget_end: float | None = None  # notebook deadline of the running cell
 
     # -- lifecycle --------------------------------------------------------------------------
     def start(self) -> None:
@@ -124,9 +146,13 @@ class Sandbox:
                     "an unprivileged uid (student code will not run as root)")
             self._lease = host.SlotLease.acquire(self.slot)
             self.uid = self._lease.uid
-            info = self.scratch_dir.stat()
-            self._scratch_owner = (info.st_uid, info.st_gid)
-            host.chown_tree(self.scratch_dir, self.uid, self.uid)
+            if self.mode == "basic":  # jail: the home is a tmpfs copy, the scratch stays ours
+                info = self.scratch_dir.stat()
+                self._scratch_owner = (info.st_uid, info.st_gid)
+                host.chown_tree(self.scratch_dir, self.uid, self.uid)
+            # the keeper, init and runner count as one: memory, tasks (keeper + init: +2)
+            self._cgroup = cgroups.SandboxCgroup.create(
+                self._lease.index, self.limits.memory_bytes, self.limits.processes + 2)
         self._runtime = host.make_runtime_dir()
         self._spawn()
         try:
@@ -176,7 +202,9 @@ class Sandbox:
             root_dir=os.path.join(self._runtime, "root"), workdir=home,
             lifeline_fd=life_r, keep_fds=[to_r, from_w], rlimits=self._rlimits(),
             uid=self.uid, gid=self.uid, ro_paths=host.ro_paths(), hide_paths=host.hide_paths(),
-            tmp_bytes=self.limits.tmp_bytes, outer_uid=os.getuid(), outer_gid=os.getgid())
+            disk_bytes=self.limits.disk_bytes, disk_inodes=self.limits.disk_inodes,
+            cgroup_procs=[] if self._cgroup is None else self._cgroup.procs_files,
+            outer_uid=os.getuid(), outer_gid=os.getgid())
         # the config goes through stdin, not argv: /proc/1/cmdline is readable in the jail
         config_r, config_w = os.pipe()
         os.write(config_w, cfg.to_json().encode())  # a few KiB: fits in the pipe buffer
@@ -225,9 +253,29 @@ class Sandbox:
             return False
         code = self._reap(0)
         if code is not None:
+            self._record_stop(self._exit_stop(code))
             self._mark_dead(_describe_exit(code))
             return False
         return True
+
+    def _exit_stop(self, code: int | None) -> Stop:
+        """The runner's exit as a cause: the kernel's exit status, refined by the control
+        group's OOM counter (a SIGKILL while the group ran out of memory is ``memory``)."""
+        stop = describe_exit(code)
+        limits = self.limits
+        if (code == 128 + signal.SIGKILL or code == -signal.SIGKILL) and (
+                self._cgroup is not None and self._cgroup.oom_kills() > 0):
+            return Stop(Cause.MEMORY, limit_bytes=limits.memory_bytes)
+        if stop.cause is Cause.CPU_TIME:
+            return Stop(Cause.CPU_TIME, seconds=limits.cpu_seconds)
+        if stop.cause is Cause.DISK:
+            return Stop(Cause.DISK, limit_bytes=limits.file_size_bytes)
+        return stop
+
+    def _record_stop(self, stop: Stop) -> None:
+        """Keep the first cause (a kill after a timeout is still the timeout)."""
+        if self.stop is None:
+            self.stop = stop
 
     def _reap(self, timeout: float | None) -> int | None:
         """The keeper's exit code once it has exited (waiting up to ``timeout``), else None.
@@ -253,17 +301,31 @@ class Sandbox:
 
     @property
     def isolation(self) -> str:
-        """Which protections are active, e.g. ``uid+pidns+netns+mountns+rlimits``."""
+        """Which protections are active, then which limits hold for the sandbox as a whole,
+        e.g. ``uid+pidns+...+no_new_privs; limits: memory=sandbox(cgroup v1) ...``."""
         if self.mode == "jail":
-            return "uid+pidns+netns+mountns+ipcns+utsns+rlimits+no_new_privs"
-        if self.mode == "userns":
-            return "userns+pidns+netns+mountns+ipcns+utsns+rlimits+no_new_privs (no slot uid)"
-        if self.mode == "basic":
-            base = "rlimits+session+subreaper+scrubbed-env"
+            base = "uid+pidns+netns+mountns+ipcns+utsns+rlimits+no_new_privs"
+        elif self.mode == "userns":
+            base = "userns+pidns+netns+mountns+ipcns+utsns+rlimits+no_new_privs (no slot uid)"
+        elif self.mode == "basic":
             extra = "uid+" if self.uid is not None else ""
-            return (f"{extra}{base} (WEAK: no namespaces, the file system and network are "
-                    "visible to student code)")
-        return "not started"
+            base = (f"{extra}rlimits+session+subreaper+scrubbed-env (WEAK: no namespaces, the "
+                    "file system and network are visible to student code)")
+        else:
+            return "not started"
+        return f"{base}; limits: {self.limit_scopes}"
+
+    @property
+    def limit_scopes(self) -> str:
+        """Which limits bound the sandbox as a whole and which only each process."""
+        group = self._cgroup
+        memory = f"sandbox(cgroup {group.version})" if group is not None else "process"
+        if group is not None:
+            tasks = f"sandbox(cgroup {group.version})"
+        else:
+            tasks = "sandbox(slot uid)" if self.uid is not None else "shared(grader uid)"
+        disk = "sandbox(tmpfs)" if self.mode in ("jail", "userns") else "file"
+        return f"memory={memory} tasks={tasks} disk={disk} cpu=process"
 
     def close(self) -> None:
         """Kill the whole process tree and remove the runtime dir (idempotent)."""
@@ -273,10 +335,16 @@ class Sandbox:
             self._mark_dead("sandbox closed")
         self._state = "closed"
         self._terminate()
+        if self._cgroup is not None:
+            self._cgroup.kill_all()
         if self.uid is not None:
             # the lease is exclusive machine-wide: any process of this uid is ours to kill
             host.kill_uid(self.uid, host_only=False)
-            host.chown_tree(self.scratch_dir, *self._scratch_owner)
+            if self.mode == "basic":
+                with contextlib.suppress(OSError):
+                    host.chown_tree(self.scratch_dir, *self._scratch_owner)
+        if self._cgroup is not None:
+            self._cgroup.remove()
         if self._lease is not None:
             self._lease.release()
             self._lease = None
@@ -325,7 +393,9 @@ class Sandbox:
     # -- pipe I/O ---------------------------------------------------------------------------
     def _died(self) -> None:
         """Called when the keeper exited while we waited for a frame."""
-        raise SandboxDied(_describe_exit(self._reap(None)))
+        code = self._reap(None)
+        self._record_stop(self._exit_stop(code))
+        raise SandboxDied(_describe_exit(code))
 
     def _read(self, deadline: float, seq: int | None = None) -> dict[str, Any]:
         """Next frame (carrying ``seq`` if given); ``FrameTimeoutError``; ``SandboxDied`` if
@@ -334,7 +404,9 @@ class Sandbox:
         try:
             return self._channel.receive(deadline, seq)
         except PeerClosedError:
-            raise SandboxDied(_describe_exit(self._reap(2))) from None
+            code = self._reap(2)
+            self._record_stop(self._exit_stop(code))
+            raise SandboxDied(_describe_exit(code)) from None
 
     def _write(self, message: dict[str, Any], deadline: float,
                expect_reply: bool = False) -> None:
@@ -345,6 +417,7 @@ class Sandbox:
         except PeerClosedError:
             self._died()
         except FrameTimeoutError:
+            self._record_stop(Stop(Cause.PROTOCOL))
             raise SandboxDied("the runner stopped reading its requests") from None
 
     def _interrupt(self) -> None:
@@ -358,6 +431,7 @@ class Sandbox:
         if (isinstance(exc, ProtocolError)
                 and not isinstance(exc, PeerClosedError)):
             reason = f"protocol error: {exc}"
+            self._record_stop(Stop(Cause.PROTOCOL))
             self._kill(reason)
             return SandboxProtocolError(reason)
         reason = exc.reason if isinstance(exc, SandboxDied) else str(exc)
@@ -370,18 +444,20 @@ class Sandbox:
         """Run one code cell; ``grader.check(q)`` inside it calls ``on_check(q)`` mid-cell."""
         with self._lock:
             if not self.alive():
-                return CellOutcome("died", self.exit_reason, "")
+                return CellOutcome("died", self.exit_reason, "", self.stop)
             if self._state != "idle":
                 raise RuntimeError(f"run_cell while the sandbox is {self._state}")
             started = time.monotonic()
             budget = self.limits.notebook_timeout - self._notebook_used
             if budget <= 0:
-                return CellOutcome("timeout", "notebook time limit exceeded", "")
+                return CellOutcome("timeout", "notebook time limit exceeded", "",
+                                   Stop(Cause.NOTEBOOK_TIMEOUT,
+                                        seconds=self.limits.notebook_timeout))
             try:
                 self._recover()
                 return self._run_cell(source, on_check, started, budget)
             except SandboxDied as exc:
-                return CellOutcome("died", exc.reason, "")
+                return CellOutcome("died", exc.reason, "", self.stop)
             except Exception:
                 raise
             except BaseException:  # interrupted while the cell ran: the exchange is lost
@@ -389,11 +465,12 @@ class Sandbox:
                     self._kill("interrupted by the grader while a cell was running")
                 raise
             finally:
+                self._cell_budget_end = None
                 self._notebook_used += time.monotonic() - started
 
     def _run_cell(self, source: str, on_check: Callable[[str], None] | None,
                   started: float, budget: float) -> CellOutcome:
-        notebook_deadline = started + budget
+        notebook_deadline = self._cell_budget_end = started + budget
         cell_deadline = started + self.limits.cell_timeout
         pending: BaseException | None = None
         try:
@@ -404,15 +481,17 @@ class Sandbox:
                         started + self.limits.call_timeout)
             while True:
                 deadline = min(cell_deadline, notebook_deadline)
+                which = "cell" if cell_deadline <= notebook_deadline else "notebook"
+                if time.monotonic() >= deadline:  # also when frames are already buffered
+                    return self._interrupt_cell(which, seq)
                 try:
                     message = self._read(deadline, seq)
                 except FrameTimeoutError:
-                    which = ("cell" if cell_deadline <= notebook_deadline else "notebook")
                     return self._interrupt_cell(which, seq)
                 op = message.get("op")
                 if op == "check":
                     paused = time.monotonic()
-                    error = self._serve_check(message, on_check)
+                    error = self._serve_check(message, on_check, notebook_deadline)
                     pending = pending or error
                     cell_deadline += time.monotonic() - paused
                 elif op == "cell_done":
@@ -424,22 +503,34 @@ class Sandbox:
         except (ProtocolError, SandboxDied) as exc:
             died = self._fail(exc)
             if isinstance(died, SandboxProtocolError):
-                return CellOutcome("error", f"ProtocolError: {died.reason}", "")
-            if "SIGXCPU" in died.reason:  # RLIMIT_CPU: a time limit, not a crash
-                return CellOutcome("timeout", f"CPU time limit exceeded ({died.reason})", "")
-            return CellOutcome("died", died.reason, "")
+                return CellOutcome("error", f"ProtocolError: {died.reason}", "", self.stop)
+            if self.stop is not None and self.stop.cause is Cause.CPU_TIME:  # RLIMIT_CPU
+                return CellOutcome("timeout", f"CPU time limit exceeded ({died.reason})", "",
+                                   self.stop)
+            return CellOutcome("died", died.reason, "", self.stop)
         if pending is not None:
             raise pending
         return outcome
 
-    def _serve_check(self, message: dict[str, Any],
-                     on_check: Callable[[str], None] | None) -> BaseException | None:
-        """A mid-cell checkpoint: run ``on_check`` with the namespace live, then resume."""
+    def _serve_check(self, message: dict[str, Any], on_check: Callable[[str], None] | None,
+                     notebook_deadline: float) -> BaseException | None:
+        """A mid-cell checkpoint: run ``on_check`` with the namespace live, then resume.
+
+        The caps are the grader's, not the runner's (which the student controls): past
+        ``checks_per_question`` a check of that question resumes without testing (its last
+        result stands), past ``checks_per_notebook`` the sandbox is broken; no tests start
+        once the notebook's time is up.
+        """
         question = message.get("q")
         if type(question) is not str or len(question) > 200:
             raise ProtocolError("malformed check message")
+        self._checks_total += 1
+        if self._checks_total > self.limits.checks_per_notebook:
+            raise ProtocolError("more check requests than a notebook may make")
+        count = self._checks[question] = self._checks.get(question, 0) + 1
         error = None
-        if on_check is not None:
+        if (on_check is not None and count <= self.limits.checks_per_question
+                and time.monotonic() < notebook_deadline):
             self._state = "checkpoint"
             try:
                 on_check(question)
@@ -449,7 +540,8 @@ class Sandbox:
             raise SandboxDied(self.exit_reason or "sandbox died during a checkpoint")
         self._recover()
         self._state = "running"
-        self._write({"op": "resume"}, time.monotonic() + self.limits.call_timeout)
+        self._write({"op": "resume"}, min(time.monotonic() + self.limits.call_timeout,
+                                          notebook_deadline + self.limits.interrupt_grace))
         return error
 
     def _cell_outcome(self, message: dict[str, Any]) -> CellOutcome:
@@ -464,18 +556,25 @@ class Sandbox:
     def _interrupt_cell(self, which: str, seq: int) -> CellOutcome:
         """Cell over time: interrupt, give it ``interrupt_grace`` to stop, else kill."""
         limit = self.limits.cell_timeout if which == "cell" else self.limits.notebook_timeout
+        stop = Stop(Cause.CELL_TIMEOUT if which == "cell" else Cause.NOTEBOOK_TIMEOUT,
+                    seconds=limit)
         self._interrupt()
         deadline = time.monotonic() + self.limits.interrupt_grace
         while True:
             try:
+                if time.monotonic() >= deadline:  # buffered frames do not buy more time
+                    raise FrameTimeoutError("interrupt grace over")
                 message = self._read(deadline, seq)
             except FrameTimeoutError:
+                self._record_stop(stop)
                 self._kill(f"{which} time limit ({limit:g} s) exceeded; killed")
                 return CellOutcome("timeout", f"{which} time limit ({limit:g} s) exceeded; "
-                                   "the sandbox did not stop and was killed", "")
+                                   "the sandbox did not stop and was killed", "", stop)
             except (ProtocolError, SandboxDied) as exc:
+                self._record_stop(stop)
                 self._fail(exc)
-                return CellOutcome("timeout", f"{which} time limit ({limit:g} s) exceeded", "")
+                return CellOutcome("timeout", f"{which} time limit ({limit:g} s) exceeded", "",
+                                   stop)
             if message.get("op") == "check":  # no tests now: let it run into the interrupt
                 self._write({"op": "resume"}, deadline)
                 continue
@@ -484,8 +583,10 @@ class Sandbox:
                 return CellOutcome("timeout", f"{which} time limit ({limit:g} s) exceeded "
                                    "(interrupted)", clean_text(message["output"],
                                                               self.limits.output_bytes))
+            self._record_stop(stop)
             self._fail(ProtocolError("unexpected message after an interrupt"))
-            return CellOutcome("timeout", f"{which} time limit ({limit:g} s) exceeded", "")
+            return CellOutcome("timeout", f"{which} time limit ({limit:g} s) exceeded", "",
+                               stop)
 
     def checkpoint(self, question: str, on_check: Callable[[str], None]) -> None:
         """Between cells: run ``on_check(question)`` with the namespace live."""
@@ -516,6 +617,13 @@ class Sandbox:
                 raise RuntimeError("the student namespace is only available between cells "
                                    "and during on_check")
             assert self._channel is not None
+            began = time.monotonic()
+            between_cells = self._state == "idle"
+            budget_end = (began + self.limits.notebook_timeout - self._notebook_used
+                          if between_cells or self._cell_budget_end is None
+                          else self._cell_budget_end)
+            if budget_end <= began:
+                raise SandboxTimeout("notebook time limit exceeded")
             prepare(message)
             try:
                 self._recover()
@@ -523,17 +631,21 @@ class Sandbox:
                 if released:
                     message["rel"] = released
                 seq = message["seq"] = self._channel.next_seq()
-                deadline = time.monotonic() + self.limits.call_timeout
+                deadline = min(time.monotonic() + self.limits.call_timeout, budget_end)
                 self._write(message, deadline, expect_reply=True)
                 try:
                     reply = self._read(deadline, seq)
                 except FrameTimeoutError:
                     self._interrupt_call(seq)
                     raise SandboxTimeout(f"remote {message['op']} exceeded "
-                                         f"{self.limits.call_timeout:g} s") from None
+                                         f"{self.limits.call_timeout:g} s or the notebook "
+                                         "time limit") from None
                 return interpret(reply)
             except (ProtocolError, SandboxDied) as exc:
                 raise self._fail(exc) from None
+            finally:
+                if between_cells:  # between cells and at the end: the notebook's time too
+                    self._notebook_used += time.monotonic() - began
 
     def _recover(self) -> None:
         """Catch up after an abandoned exchange (see ``signals_deferred``).
@@ -566,6 +678,7 @@ class Sandbox:
         try:
             self._drain(time.monotonic() + self.limits.interrupt_grace)
         except FrameTimeoutError:
+            self._record_stop(Stop(Cause.CALL_TIMEOUT, seconds=self.limits.call_timeout))
             self._kill(f"remote call exceeded {self.limits.call_timeout:g} s; killed")
         except (ProtocolError, SandboxDied) as exc:
             self._fail(exc)
