@@ -22,7 +22,6 @@ pictures and the grader's keys come from the same code and the same pool.
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import re
@@ -41,7 +40,7 @@ import click
 import nbformat
 import yaml
 
-from autograder import zip_additions
+from autograder import csvsafe, zip_additions
 from autograder.assignment_support.mlphys_quiz import variant_of
 from autograder.course import Course, discover_course, load_course
 from autograder.quiz_notebooks import (
@@ -244,7 +243,7 @@ def _write_per_student(name: str, target: Path, students: Sequence[RosterEntry])
         rows.append({"key": key, "name": student_name, "identity": identity, "variant": variant,
                      "notebook": f"{key}/{name}.ipynb"})
     with (folder / "students.csv").open("w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer = csvsafe.dict_writer(f, list(rows[0]))  # roster names are people's text
         writer.writeheader()
         writer.writerows(rows)
     return folder

@@ -5,7 +5,7 @@
    made from the solutions: correct, partly wrong, blank, erroring, crashing, late, malicious,
    and a few resubmissions (:mod:`autograder.democlass`), packed as a Canvas "Download
    Submissions" zip;
-3. per assignment: collect (match files to the roster, pick the latest attempt), grade
+3. per assignment: collect (match files to the roster; Canvas zips each current attempt), grade
    (sandboxed), the manual-grading round trip (sheets filled in by a simulated TA), exports for
    Canvas, Moodle and Otter's CSV with a late policy, feedback pages, class report;
 4. print where everything is and a one-screen summary.
@@ -32,8 +32,9 @@ import click
 import nbformat
 import numpy as np
 
+from autograder import csvsafe
 from autograder.answer_key import write_answer_key
-from autograder.build import ASSIGNMENTS, available, build_many
+from autograder.build import ASSIGNMENTS, BuiltAssignment, available, build_many
 
 if TYPE_CHECKING:  # the demo's class generator loads the quiz engine (and matplotlib): lazily
     from autograder.democlass import DemoStudent, DemoSubmission
@@ -58,18 +59,30 @@ class AssignmentOutcome:
 
 
 def canvas_sortable(student: DemoStudent) -> str:
-    """Canvas names download files by the sortable name, lowercased, without punctuation."""
+    """Canvas names download files by the sortable name, lowercased, word characters only."""
     name = f"{student.last}, {student.first}".lower()
-    return "".join(ch for ch in name if ch.isalnum())
+    return "".join(ch for ch in name if ch.isalnum() or ch == "_")
 
 
-def write_canvas_roster(students: list[DemoStudent], assignments: list[str], path: Path) -> Path:
-    """A Canvas gradebook export: Student, ID, SIS User ID, SIS Login ID, Section, columns."""
+def points_possible(built: BuiltAssignment) -> float:
+    """What an assignment is worth in the LMS: its autograded and its manually graded points."""
+    from autograder.grading import load_autograder
+    from autograder.lms.questions import read_master
+
+    manual = read_master(ASSIGNMENTS / built.name / f"{built.name}.ipynb", require_manual=False)
+    return load_autograder(built.autograder_zip).total_possible + sum(q.points for q in manual.manual)
+
+
+def write_canvas_roster(students: list[DemoStudent], assignments: dict[str, float],
+                        path: Path) -> Path:
+    """A Canvas gradebook export: Student, ID, SIS User ID, SIS Login ID, Section, one column per
+    assignment, and the Points Possible row (Canvas writes two decimals)."""
     columns = [f"{a} ({CANVAS_COURSE_ASSIGNMENT_IDS + i})" for i, a in enumerate(assignments)]
     with path.open("w", newline="", encoding="utf-8-sig") as f:
-        w = csv.writer(f)
+        w = csvsafe.writer(f)
         w.writerow(["Student", "ID", "SIS User ID", "SIS Login ID", "Section", *columns])
-        w.writerow(["    Points Possible", "", "", "", "", *[""] * len(columns)])
+        w.writerow(["    Points Possible", "", "", "", "",
+                    *[f"{points:.2f}" for points in assignments.values()]])
         for s in students:
             w.writerow([f"{s.last}, {s.first}", s.user_id, s.sis_id, s.login, s.section,
                         *[""] * len(columns)])
@@ -77,14 +90,21 @@ def write_canvas_roster(students: list[DemoStudent], assignments: list[str], pat
 
 
 def write_canvas_download(submissions: list[DemoSubmission], assignment: str, path: Path) -> Path:
-    """Canvas "Download Submissions": <sortablename>[_late]_<userid>_<attachmentid>_<file>."""
+    """Canvas "Download Submissions": <sortablename>[_LATE]_<userid>_<attachmentid>_<file>.
+
+    Like Canvas, only each student's current attempt is in the zip; a resubmitted file of the
+    same name was renamed by Canvas to ``<name>-1.ipynb``."""
     attachment = 9_000_000
+    current: dict[int, DemoSubmission] = {}
+    for sub in sorted(submissions, key=lambda s: s.submitted_at):
+        current[sub.student.user_id] = sub
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
-        for sub in sorted(submissions, key=lambda s: s.submitted_at):
+        for sub in sorted(current.values(), key=lambda s: s.submitted_at):
             attachment += 17
-            late = "_late" if sub.submitted_at > DUE else ""  # Canvas lowercases its LATE marker
+            late = "_LATE" if sub.submitted_at > DUE else ""
             who = f"{canvas_sortable(sub.student)}{late}_{sub.student.user_id}"
-            name = f"{who}_{attachment}_{assignment}.ipynb"
+            copy = f"-{sub.attempt - 1}" if sub.attempt > 1 else ""
+            name = f"{who}_{attachment}_{assignment}{copy}.ipynb"
             name = unicodedata.normalize("NFC", name)
             info = zipfile.ZipInfo(name, date_time=sub.submitted_at.timetuple()[:6])
             zf.writestr(info, nbformat.writes(sub.notebook))
@@ -101,7 +121,7 @@ def _fill_sheets_like_a_ta(sheets: list[Path], rng: np.random.Generator) -> None
     """A simulated TA: most answers get most of the points, blank answers get none."""
     for sheet in sheets:
         with sheet.open(encoding="utf-8-sig", newline="") as f:
-            rows = list(csv.DictReader(f))
+            rows = [{k: csvsafe.restore(v) for k, v in r.items()} for r in csv.DictReader(f)]
         for row in rows:
             top = float(row["max_points"])
             answered = row["answer"].strip() not in {"", "...", PLACEHOLDER}
@@ -110,7 +130,7 @@ def _fill_sheets_like_a_ta(sheets: list[Path], rng: np.random.Generator) -> None
             row["comment"] = ("no answer" if not answered else
                               "good" if points >= 0.8 * top else "see rubric")
         with sheet.open("w", encoding="utf-8-sig", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(rows[0].keys()) if rows else ["student_key"])
+            w = csvsafe.dict_writer(f, list(rows[0].keys()) if rows else ["student_key"])
             w.writeheader()
             w.writerows(rows)
 
@@ -141,7 +161,7 @@ def _export_grades(name: str, index: int, grades: Path, roster_csv: Path, export
               "--penalty-per-day", per_day, "--missing-as-zero", "--allow-incomplete"]
     fields = {"canvas": {"assignment_name": name,
                          "assignment_id": str(CANVAS_COURSE_ASSIGNMENT_IDS + index)},
-              "moodle": {"assignment_name": name}}
+              "moodle": {"assignment_name": name, "identifier": "username"}}
     files = {"canvas": "canvas-import.csv", "moodle": "moodle-import.csv", "csv": "final_grades.csv"}
     for lms, file in files.items():
         out = exports / file
@@ -280,7 +300,8 @@ def demo_command(out_dir: Path, students: int, names: str | None, jobs: int | No
     key = write_answer_key(out_dir / "answer-key")
     roster = make_roster(students, rng)
     (out_dir / "lms").mkdir(parents=True, exist_ok=True)
-    roster_csv = write_canvas_roster(roster, selected, out_dir / "lms" / "canvas-roster.csv")
+    roster_csv = write_canvas_roster(roster, {n: points_possible(built[n]) for n in selected},
+                                     out_dir / "lms" / "canvas-roster.csv")
     click.echo(f"[2/4] a class of {students} students: {roster_csv}")
     outcomes = []
     log_path = out_dir / "demo.log"

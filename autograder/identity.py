@@ -22,8 +22,9 @@ from collections.abc import Iterable
 from autograder.assignment_support.mlphys_quiz import normalize_identity
 from autograder.lms.roster import Student
 
-FIELDS = {"login": "login", "email": "email", "sid": "sis_user_id", "id_number": "id_number",
-          "lms_id": "lms_id"}
+FIELDS = {"login": ("login",), "email": ("email",), "sid": ("sis_user_id",),
+          "id_number": ("id_number",), "lms_id": ("lms_id", "student_id")}
+"""identity column -> the Student fields it reads (a plain CSV's ``id`` is ``student_id``)"""
 AUTO_ORDER = ("login", "email", "sid", "id_number", "lms_id")
 
 
@@ -36,7 +37,8 @@ def identity_of(student: Student, column: str = "auto") -> tuple[str, str]:
     if column != "auto" and column not in FIELDS:
         raise IdentityError(f"unknown identity column {column!r} (auto, {', '.join(FIELDS)})")
     for name in (AUTO_ORDER if column == "auto" else (column,)):
-        value = str(getattr(student, FIELDS[name]) or "").strip()
+        value = next((v for v in (str(getattr(student, f) or "").strip() for f in FIELDS[name])
+                      if v), "")
         if value:
             return value, name
     wanted = ("none of " + ", ".join(AUTO_ORDER) if column == "auto"

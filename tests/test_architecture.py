@@ -31,11 +31,13 @@ STDLIB = set(sys.stdlib_module_names) | {"__future__"}
 
 # what may be imported besides the standard library, at module level and inside functions
 SIBLINGS = {"autograder.grading.sandbox.channel", "autograder.grading.sandbox.values",
-            "mlphys_channel", "mlphys_values", ".channel"}
+            "autograder.grading.sandbox.richvalues", "mlphys_channel", "mlphys_values",
+            "mlphys_richvalues", ".channel", ".richvalues"}
 JAIL_SIDE = {
     "jail.py": (set(), set()),
     "channel.py": (set(), set()),
     "values.py": (SIBLINGS, {"numpy"}),
+    "richvalues.py": (set(), {"numpy", "pandas", "pytz", "datascience"}),
     "runner.py": (SIBLINGS, {"IPython", "traitlets"}),
 }
 SQL = re.compile(r"\b(SELECT\s[\s\S]*\sFROM\s|INSERT\s+INTO\s|UPDATE\s+\w+\s+SET\s|DELETE\s+FROM\s"
@@ -135,12 +137,14 @@ def test_the_jail_copies_work_without_the_project(tmp_path: Path) -> None:
     started (no site-packages, no project), and the keeper starts as ``python -I -S jail.py``."""
     from autograder.grading.sandbox.host import RUNNER_FILES
 
-    assert {source for source, _ in RUNNER_FILES} == {"runner.py", "channel.py", "values.py"}
+    assert {source for source, _ in RUNNER_FILES} == {"runner.py", "channel.py", "values.py",
+                                                      "richvalues.py"}
     for source, copy in RUNNER_FILES:
         (tmp_path / copy).write_bytes((SANDBOX / source).read_bytes())
     check = ("import sys\n"
-             "import mlphys_channel as c, mlphys_values as v\n"
-             "value = {'a': (1, 2.5, 'x'), 'b': {3, 4}, 'c': [None, True, b'z', 1j]}\n"
+             "import datetime, mlphys_channel as c, mlphys_values as v\n"
+             "value = {'a': (1, 2.5, 'x'), 'b': {3, 4}, 'c': [None, True, b'z', 1j],\n"
+             "         'd': datetime.date(2024, 3, 30)}\n"
              "enc = v.encode_value(value, lambda o: 1/0, lambda o: None)\n"
              "msg = c.parse_payload(c.pack_frame({'op': 'ok', 'v': enc})[4:])\n"
              "assert v.decode_value(msg['v'], None, None) == value\n"

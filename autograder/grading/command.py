@@ -3,7 +3,8 @@
 The command line is a contract other tools depend on:
 
     mlphys grade --autograder ZIP [--out DIR] [--jobs N] [--timeout SECONDS]
-                 [--cell-timeout SECONDS] SUBMISSION ...
+                 [--cell-timeout SECONDS] [--install-requirements | --ignore-requirements]
+                 [--numpy-legacy-repr] SUBMISSION ...
 
 User mistakes end in one line and exit code 1 (``click.ClickException``); a submission that
 fails to grade is not a mistake: it gets a row with its status and the exit code stays 0.
@@ -39,6 +40,14 @@ import click
 @click.option("--grader-memory-mb", type=click.FloatRange(min=64), default=2048.0,
               show_default=True,
               help="Memory of each grading worker (its tests' work on student data).")
+@click.option("--install-requirements", is_flag=True,
+              help="Build (once, cached) a virtual environment from the zip's requirements "
+                   "and grade in it.")
+@click.option("--ignore-requirements", is_flag=True,
+              help="Grade even if the zip's requirements are not installed.")
+@click.option("--numpy-legacy-repr", is_flag=True,
+              help="Run doctests with NumPy 1's scalar repr (expected outputs recorded under "
+                   "NumPy 1).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 @click.argument("submissions", nargs=-1, metavar="SUBMISSION ...")
 def grade_command(
@@ -52,6 +61,9 @@ def grade_command(
     max_zip_mb: float,
     max_zip_members: int,
     grader_memory_mb: float,
+    install_requirements: bool,
+    ignore_requirements: bool,
+    numpy_legacy_repr: bool,
     quiet: bool,
     submissions: tuple[str, ...],
 ) -> None:
@@ -65,6 +77,9 @@ def grade_command(
 
     if not submissions:
         raise click.ClickException("no submissions given (pass .ipynb/.zip files or directories)")
+    if install_requirements and ignore_requirements:
+        raise click.ClickException("--install-requirements and --ignore-requirements exclude "
+                                   "each other")
     try:
         summary = grade_batch(
             autograder, list(submissions), Path(out_dir), jobs=jobs, timeout=timeout,
@@ -74,6 +89,8 @@ def grade_command(
                                 max_cells=max_cells, max_zip_bytes=int(max_zip_mb * 1024 * 1024),
                                 max_zip_members=max_zip_members),
             grader_memory_bytes=int(grader_memory_mb * 1024 * 1024),
+            numpy_legacy_repr=numpy_legacy_repr,
+            install_requirements=install_requirements, ignore_requirements=ignore_requirements,
         )
     except (AutograderZipError, BatchError, FileNotFoundError) as e:
         raise click.ClickException(str(e)) from None
@@ -83,3 +100,9 @@ def grade_command(
             f"{summary.incomplete} not completed normally; {summary.rows} rows in "
             f"{summary.csv_path} ({summary.seconds:.1f} s)"
         )
+    if summary.numpy_repr_failures:
+        cases = sum(summary.numpy_repr_failures.values())
+        where = ", ".join(f"{q}: {n}" for q, n in summary.numpy_repr_failures.items())
+        click.echo(f"note: {cases} failing doctest case(s) differ from their expected output only "
+                   f"by NumPy 2's scalar repr ({where}); --numpy-legacy-repr grades them as "
+                   "NumPy 1 would", err=True)

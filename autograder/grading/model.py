@@ -170,3 +170,24 @@ class ManualQuestion:
     prompt: str = ""
     position: int = 0
     """index among the master's questions that ``otter assign`` wraps (manual or export)"""
+
+
+@dataclass(frozen=True)
+class GradingOptions:
+    """How a batch grades, beyond the limits (the same for every submission of the batch)."""
+
+    numpy_legacy_repr: bool = False
+    """run doctests with NumPy's legacy print options (NumPy 1's scalar repr)"""
+    site_dirs: tuple[str, ...] = ()
+    """site-packages directories the sandboxes use instead of the grader's (the autograder's
+    own environment first); empty: the grader's"""
+
+
+DEFAULT_OPTIONS = GradingOptions()
+
+
+NUMPY_REPR_NOTE = ("[mlphys: this output differs from the expected one only by NumPy 2's "
+                   "scalar repr (np.True_ for True, np.float64(x) for x); "
+                   "--numpy-legacy-repr grades it as NumPy 1 would]")
+"""Appended to the instructor's message of a failing doctest case that only NumPy 2's scalar
+spelling fails (never to what students see)."""

@@ -40,11 +40,16 @@ class RosterFormat:
 
 @dataclass(frozen=True)
 class ExportField:
-    """An option that ``mlphys export <lms>`` requires (e.g. the assignment's LMS title)."""
+    """An option of ``mlphys export <lms>`` (e.g. the assignment's LMS title): required unless it
+    has a ``default`` or is a ``flag``."""
 
     option: str
     """the command-line option, e.g. ``--assignment-name``"""
     help: str
+    default: str | None = None
+    choices: tuple[str, ...] = ()
+    flag: bool = False
+    """an on/off switch (the writer receives a bool)"""
 
     @property
     def key(self) -> str:
@@ -65,11 +70,20 @@ class LmsAdapter:
     export_help: str
     """one line for ``mlphys export <lms> --help``"""
     write_export: Callable[..., str]
-    """``(grades, missing_as_zero=..., due=..., **fields) -> CSV text`` the LMS imports"""
+    """``(grades, missing_as_zero=..., due=..., rescale=..., **fields) -> CSV text`` the LMS
+    imports; rows only for students with a grade (all of them with ``missing_as_zero``)"""
     export_fields: tuple[ExportField, ...] = ()
     roster_formats: tuple[RosterFormat, ...] = ()
+    roster_id_columns: tuple[str, ...] = ()
+    """headers (lower case) under which a plain roster may give this LMS's user ids"""
+    import_note: Callable[..., str] | None = None
+    """``(**fields) -> text`` printed after the export: how to import the file"""
 
     def export(self, grades: AssignmentGrades, *, missing_as_zero: bool = False,
-               due: datetime | None = None, **fields: Any) -> str:
-        """The grade file for this LMS (``fields``: the values of ``export_fields``)."""
-        return self.write_export(grades, missing_as_zero=missing_as_zero, due=due, **fields)
+               due: datetime | None = None, rescale: bool = False, **fields: Any) -> str:
+        """The grade file for this LMS (``fields``: the values of ``export_fields``).
+
+        ``rescale``: write totals on the LMS's own scale when the roster says it differs from
+        ours (otherwise such a difference is an LmsError)."""
+        return self.write_export(grades, missing_as_zero=missing_as_zero, due=due,
+                                 rescale=rescale, **fields)

@@ -11,10 +11,11 @@ submission, or not graded) unless ``missing_as_zero``.
 
 from __future__ import annotations
 
-import csv
 import io
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from autograder import csvsafe
 
 if TYPE_CHECKING:
     from autograder.lms.grades import AssignmentGrades, GradeRow
@@ -30,17 +31,31 @@ def num(x: float | None) -> str:
     return "0" if s in ("-0", "") else s
 
 
-def total_cell(row: GradeRow, missing_as_zero: bool) -> str:
-    """A student's total as an LMS cell: blank (or 0) when there is no grade."""
+def exported_rows(gb: AssignmentGrades, missing_as_zero: bool) -> list[GradeRow]:
+    """The students an LMS grade file has a row for: those with a grade, and with
+    ``missing_as_zero`` also those without any submission (as 0).
+
+    Why not everyone: an LMS reads a blank cell as "no grade" and REMOVES a grade already there
+    (Canvas) or stores an empty grade (Moodle), so a row for a student we have no grade for
+    would erase a grade typed by hand. Students who submitted but have no grade yet (not
+    graded, or several files and none chosen) never get a row, not even a 0."""
+    return [r for r in gb.rows
+            if r.total is not None or (missing_as_zero and r.status == "no submission")]
+
+
+def total_cell(row: GradeRow, missing_as_zero: bool, factor: float = 1.0) -> str:
+    """A student's total as an LMS cell (times ``factor`` for the LMS's scale): blank (or 0)
+    when there is no grade."""
     t = row.total
     if t is None:
         return "0" if missing_as_zero else ""
-    return num(t)
+    return num(t * factor)
 
 
 def csv_writer() -> tuple[io.StringIO, Any]:
+    """A text buffer and a formula-safe writer into it (names and comments are people's text)."""
     buf = io.StringIO()
-    return buf, csv.writer(buf, lineterminator="\n")
+    return buf, csvsafe.writer(buf, lineterminator="\n")
 
 
 def otter_csv(gb: AssignmentGrades, missing_as_zero: bool = False) -> str:
@@ -50,9 +65,14 @@ def otter_csv(gb: AssignmentGrades, missing_as_zero: bool = False) -> str:
     w.writerow([OTTER_POINTS_LABEL, *(num(gb.possible[q]) for q in qs), num(gb.total_possible),
                 "1", "--"])
     rows = []
+    seen_files: set[str] = set()
     for r in gb.rows:
-        if r.file is None and not missing_as_zero:
+        if r.status == "ambiguous" or (r.file is None and not missing_as_zero):
             continue
+        if r.file is not None and r.file in seen_files:
+            continue  # a group's file: one row, as the grader wrote it
+        if r.file is not None:
+            seen_files.add(r.file)
         total = r.total if r.total is not None else 0.0
         pct = total / gb.total_possible if gb.total_possible else 0.0
         scores = [num(r.auto.get(q, r.manual.get(q, (0.0, ""))[0])) for q in qs]
@@ -66,10 +86,10 @@ def otter_csv(gb: AssignmentGrades, missing_as_zero: bool = False) -> str:
 def report_csv(gb: AssignmentGrades) -> str:
     """Everything behind each grade, for the instructor (not for an LMS)."""
     buf, w = csv_writer()
-    w.writerow(["student_key", "student", "file", "status", "submitted_at", "days_late",
+    w.writerow(["student_key", "student", "group", "file", "status", "submitted_at", "days_late",
                 "late_basis", "raw_total", "late_penalty", "total", "possible", *gb.questions])
     for r in gb.rows:
-        w.writerow([r.student.key, r.student.display, r.file or "", r.status,
+        w.writerow([r.student.key, r.student.display, r.group, r.file or "", r.status,
                     r.timestamp.isoformat() if r.timestamp else "",
                     r.late.days_late if r.late else "", r.late.basis if r.late else "",
                     num(r.raw_total) if r.total is not None else "", num(r.penalty),

@@ -18,13 +18,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from autograder.grading.batch.gradebook import GRADEBOOK_FILE
+from autograder import csvsafe
+from autograder.grading.batch.gradebook import GRADEBOOK_FILE, GradebookReader
 from autograder.grading.model import ManualQuestion
-from autograder.lms.collect import load_collection
+from autograder.lms.collect import COLLECTION_FILE, SUBMISSIONS_DIR, load_collection
 from autograder.lms.errors import LmsError
 from autograder.lms.late import LateAssessment, LatePolicy
 from autograder.lms.manual import open_manual_store
-from autograder.lms.roster import Student, read_roster
+from autograder.lms.matching import fits
+from autograder.lms.questions import question_regions, read_master, read_notebook
+from autograder.lms.roster import Roster, Student, read_roster
 
 POINTS_ROW_LABELS = {"points-per-question", "points possible", "points_possible"}
 FIXED_COLUMNS = {"file", "total_points_earned", "percent_correct", "grading_status"}
@@ -47,7 +50,7 @@ def read_final_grades(grades_dir: str | Path) -> AutoResults:
     path = Path(grades_dir) / "final_grades.csv"
     if not path.exists():
         raise LmsError(f"{path} not found: run 'mlphys grade --out {grades_dir} ...' first")
-    rows = list(csv.reader(io.StringIO(path.read_text("utf-8-sig"))))
+    rows = [csvsafe.restore_row(r) for r in csv.reader(io.StringIO(path.read_text("utf-8-sig")))]
     if not rows or "file" not in rows[0] or "total_points_earned" not in rows[0]:
         raise LmsError(f"{path} is not a final_grades.csv (needs columns file, ..., "
                        "total_points_earned)")
@@ -75,6 +78,9 @@ def read_final_grades(grades_dir: str | Path) -> AutoResults:
     return AutoResults(questions, possible, out)
 
 
+NO_GRADE = ("no submission", "not graded", "ambiguous")
+
+
 @dataclass
 class GradeRow:
     """One student's grade, with every part that went into it."""
@@ -82,13 +88,20 @@ class GradeRow:
     student: Student
     file: str | None
     status: str
-    """'graded', 'no submission', 'not graded' (collected but no result), or the grader's status"""
+    """'graded', 'no submission', 'not graded' (collected but no result), 'ambiguous' (several
+    files and none chosen), or the grader's status"""
     auto: dict[str, float] = field(default_factory=dict)
     manual: dict[str, tuple[float, str]] = field(default_factory=dict)
     possible: float = 0.0
     raw_total: float = 0.0
     late: LateAssessment | None = None
     timestamp: datetime | None = None
+    group: str = ""
+    """the group whose submission this is ('' for one's own)"""
+    submission_id: str = ""
+    """the LMS's id of the submission when it has one (Gradescope)"""
+    attempts: int = 0
+    """submissions the LMS knows of (the graded one and earlier ones)"""
 
     @property
     def penalty(self) -> float:
@@ -96,7 +109,7 @@ class GradeRow:
 
     @property
     def total(self) -> float | None:
-        if self.status in ("no submission", "not graded"):
+        if self.status in NO_GRADE:
             return None
         return round(max(0.0, self.raw_total - self.penalty), 6)
 
@@ -117,9 +130,16 @@ class AssignmentGrades:
     """autograded then manual question names"""
     possible: dict[str, float]
     problems: list[str]
-    """missing inputs that make the export incomplete (not graded, manual scores missing)"""
+    """missing inputs that make the export incomplete (not graded, manual scores missing,
+    ambiguous or anonymous submissions, files that fit nobody)"""
     warnings: list[str] = field(default_factory=list)
-    """things to show but not to stop for (files that match no roster student)"""
+    """things to show but not to stop for (files that 'collect' already reported unmatched)"""
+    lms_points: dict[str, float] = field(default_factory=dict)
+    """the LMS's maximum per assignment id, from the roster ('': the roster's one assignment)"""
+    unsure_groups: list[str] = field(default_factory=list)
+    """submissions named after someone else (a group?) whose other members are unknown"""
+    source_lms: str = ""
+    """the LMS the submissions were collected from ('' when graded without 'collect')"""
 
     @property
     def total_possible(self) -> float:
@@ -128,63 +148,196 @@ class AssignmentGrades:
 
 def _same_person(a: Student, b: Student) -> bool:
     pairs = [(a.key, b.key), (a.lms_id, b.lms_id), (a.participant_id, b.participant_id),
-             (a.email.casefold(), b.email.casefold()), (a.sis_user_id, b.sis_user_id)]
+             (a.email.casefold(), b.email.casefold()), (a.sis_user_id, b.sis_user_id),
+             (a.student_id, b.student_id)]
     return any(x and x == y for x, y in pairs)
 
 
-def build_assignment_grades(collection: dict[str, Any], grades_dir: str | Path,
-                            policy: LatePolicy, roster_students: list[Student] | None = None
-                            ) -> AssignmentGrades:
-    """Merge everything into one row per student (missing students included, unmatched files
-    reported in ``problems``). With ``roster_students`` the roster's record of each person is
-    used (sections, SIS ids) and roster students without a submission get a row."""
-    auto = read_final_grades(grades_dir)
-    gb_path = Path(grades_dir) / GRADEBOOK_FILE
-    manual_q: list[ManualQuestion] = []
-    manual_scores: dict[str, dict[str, tuple[float, str]]] = {}
-    if gb_path.exists():
+def _roster_record(roster_students: list[Student], s: Student) -> Student | None:
+    """The roster's record of a person from collection.json: the same key, else the one
+    student who shares an id or email with it (None when none or several do)."""
+    same_key = [r for r in roster_students if r.key == s.key]
+    if len(same_key) == 1:
+        return same_key[0]
+    hits = [r for r in roster_students if _same_person(r, s)]
+    return hits[0] if len(hits) == 1 else None
+
+
+def _file_owner(file: str, roster: Roster) -> tuple[list[Student], str]:
+    """Who a graded file is, from its name alone (no collection.json): a student key or an id
+    of the roster equal to the file's stem, else a name that fits exactly one student."""
+    stem = Path(file).stem.strip()
+    low = stem.casefold()
+    for how, ids in (("student key", lambda s: {s.key}),
+                     ("id", lambda s: {s.lms_id, s.sis_user_id, s.student_id, s.id_number,
+                                       s.participant_id, s.login, s.username, s.email,
+                                       s.email.split("@")[0] if s.email else ""})):
+        hits = [s for s in roster.students if low in {i.casefold() for i in ids(s) if i}]
+        if len(hits) == 1:
+            return hits, how
+        if len(hits) > 1:
+            return hits, f"several students have the id {stem!r}"
+    hits = [s for s in roster.students if fits(stem.replace("_", " "), s)]
+    if len(hits) == 1:
+        return hits, "name"
+    return hits, (f"the name {stem!r} fits several students" if hits
+                  else "no roster student has this key, id or name")
+
+
+def collection_from_files(auto: AutoResults, roster: Roster | None, grades_dir: Path
+                          ) -> dict[str, Any]:
+    """A collection.json equivalent for a folder graded without ``mlphys collect``: every
+    result row joined to the roster by its file name (see :func:`_file_owner`)."""
+    if roster is None:
+        raise LmsError(f"{grades_dir / COLLECTION_FILE} not found: run 'mlphys collect' first, or "
+                       "pass --roster to join the graded files to students by their names (a "
+                       "student key, an id such as the SIS id or email, or the student's name)")
+    entries: list[dict[str, Any]] = []
+    for file in sorted(auto.rows):
+        hits, how = _file_owner(file, roster)
+        if len(hits) == 1:
+            entries.append({"student": hits[0].to_json(), "members": [hits[0].to_json()],
+                            "matched_by": f"file name ({how})", "file": file})
+        else:
+            entries.append({"student": {"key": Path(file).stem, "name": Path(file).stem},
+                            "members": [], "matched_by": f"unmatched: {how}", "file": file,
+                            "report_unmatched": True})
+    return {"lms": "", "entries": entries, "missing": [], "ambiguous": [], "notes": []}
+
+
+def _graded_notebooks(collection: dict[str, Any], base: Path, grades_dir: Path) -> list[Path]:
+    """The graded files, to look into (collected files, else the grader's record of paths)."""
+    files = [base / SUBMISSIONS_DIR / e["file"] for e in collection["entries"]]
+    found = [f for f in files if f.exists()]
+    if found or not (grades_dir / GRADEBOOK_FILE).exists():
+        return found
+    try:
+        with GradebookReader(grades_dir) as reader:
+            return [Path(r["submission_path"]) for r in reader.latest_results()
+                    if Path(r["submission_path"]).exists()]
+    except Exception:  # noqa: BLE001 - only a hint for a check; an unreadable gradebook is no answer
+        return []
+
+
+def _wrapped_question_count(paths: list[Path]) -> int:
+    """How many questions Otter wrapped for manual grading (or export) in the notebooks: the
+    most any readable notebook has (a student may delete a cell, not add a region)."""
+    from autograder.lms.manual import notebook_of
+
+    most = 0
+    for path in paths[:25]:
+        try:
+            most = max(most, len(question_regions(read_notebook(notebook_of(path)))))
+        except LmsError:
+            continue
+    return most
+
+
+def _manual_questions(grades_dir: Path, master: str | Path | None, notebooks: list[Path]
+                      ) -> tuple[list[ManualQuestion], dict[str, dict[str, tuple[float, str]]],
+                                 list[str]]:
+    """The manual questions (from ``master``, else as recorded by 'manual export'), their
+    scores, and a problem when the notebooks show questions graded by hand that nobody named."""
+    questions: list[ManualQuestion] = []
+    scores: dict[str, dict[str, tuple[float, str]]] = {}
+    if master is not None:
+        questions = read_master(master, require_manual=False).manual
+    if master is not None or (grades_dir / GRADEBOOK_FILE).exists():
         with open_manual_store(grades_dir) as store:
-            manual_q = store.questions()
-            manual_scores = store.scores()
+            if master is not None:
+                store.set_questions(questions)
+            else:
+                questions = store.questions()
+            scores = store.scores()
+    problems = []
+    if master is None and not questions:
+        wrapped = _wrapped_question_count(notebooks)
+        if wrapped:
+            problems.append(
+                f"the graded notebooks have {wrapped} question(s) that Otter marks for grading by "
+                "hand (or for export), but no manual questions are known, so their points are "
+                "neither counted nor possible: pass --master MASTER.ipynb (the assignment's Otter "
+                "master notebook)")
+    return questions, scores, problems
+
+
+def build_assignment_grades(collection: dict[str, Any] | None, grades_dir: str | Path,
+                            policy: LatePolicy, roster: Roster | None = None,
+                            master: str | Path | None = None,
+                            collection_base: str | Path | None = None) -> AssignmentGrades:
+    """Merge everything into one row per student: every member of a group's submission gets
+    its grade; students without a submission get a 'no submission' row. Without ``collection``
+    the graded files are joined to ``roster`` by their names. ``master``: the Otter master
+    notebook, whose manual questions then count (without it: the ones 'manual export'
+    recorded)."""
+    grades_dir = Path(grades_dir)
+    auto = read_final_grades(grades_dir)
+    if collection is None:
+        collection = collection_from_files(auto, roster, grades_dir)
+    base = Path(collection_base) if collection_base else grades_dir
+    manual_q, manual_scores, problems = _manual_questions(
+        grades_dir, master, _graded_notebooks(collection, base, grades_dir))
     overlap = {q.name for q in manual_q} & set(auto.questions)
     if overlap:
         raise LmsError(f"questions both autograded and manual: {', '.join(sorted(overlap))}")
     possible = dict(auto.possible)
     possible.update({q.name: q.points for q in manual_q})
     total_possible = sum(possible.values())
-    problems: list[str] = []
     warnings: list[str] = []
+    unsure: list[str] = []
     rows: list[GradeRow] = []
+    roster_students = roster.students if roster else []
+
+    def person(d: dict[str, Any]) -> Student:
+        s = Student.from_json(d)
+        return _roster_record(roster_students, s) or s
+
+    def members_of(e: dict[str, Any]) -> list[Student]:
+        return [person(m) for m in e["members"]] if "members" in e else [person(e["student"])]
+
     for e in collection["entries"]:
-        student = Student.from_json(e["student"])
-        if roster_students:
-            student = next((s for s in roster_students if _same_person(s, student)), student)
+        owner = Student.from_json(e["student"])
         if e["matched_by"].startswith("unmatched"):
-            warnings.append(f"{e['file']}: matches no roster student ({e['matched_by']}); "
-                            "not exported")
+            msg = f"{e['file']}: matches no roster student ({e['matched_by']}); not exported"
+            (problems if e.get("report_unmatched") else warnings).append(msg)
             continue
+        if e["matched_by"] == "anonymous":
+            problems.append(f"{e['file']}: downloaded under anonymous grading, so no LMS can take "
+                            "its grade (download again once the names are shown); not exported")
+            continue
+        members = members_of(e)
+        if e.get("name_mismatch"):
+            unsure.append(f"{owner.display}: the file is named {e['name_mismatch']!r}")
         ts = datetime.fromisoformat(e["timestamp"]) if e.get("timestamp") else None
+        chosen = e.get("chosen") or {}
+        group = (e.get("group") or {}).get("name", "")
+        common = {"possible": total_possible, "timestamp": ts, "group": group,
+                  "submission_id": chosen.get("submission_id") or "",
+                  "attempts": 1 + len(e.get("superseded", [])) + len(chosen.get("previous", []))}
         res = auto.rows.get(e["file"])
         if res is None:
-            problems.append(f"{student.display} ({e['file']}): no result in final_grades.csv")
-            rows.append(GradeRow(student, e["file"], "not graded", possible=total_possible,
-                                 timestamp=ts))
+            problems.append(f"{owner.display} ({e['file']}): no result in final_grades.csv")
+            rows += [GradeRow(m, e["file"], "not graded", **common) for m in members]
             continue
-        mine = manual_scores.get(student.key, {})
+        mine = manual_scores.get(owner.key, {})
         missing_manual = [q.name for q in manual_q if q.name not in mine]
         if missing_manual:
-            problems.append(f"{student.display}: no manual score for {', '.join(missing_manual)}")
+            problems.append(f"{owner.display}: no manual score for {', '.join(missing_manual)}")
         raw = res["total"] + sum(p for p, _ in mine.values())
-        row = GradeRow(student, e["file"],
-                       "graded" if res["status"] in ("", "Completed") else res["status"],
-                       auto=res["scores"], manual=mine, possible=total_possible, raw_total=raw,
-                       timestamp=ts)
-        row.late = policy.assess(ts, e.get("late"), total_possible)
-        rows.append(row)
-    if roster_students:
-        have = [r.student for r in rows]
-        for s in roster_students:
-            if not any(_same_person(s, h) for h in have):
+        status = "graded" if res["status"] in ("", "Completed") else res["status"]
+        late = policy.assess(ts, e.get("late"), total_possible)
+        for m in members:
+            rows.append(GradeRow(m, e["file"], status, auto=res["scores"], manual=mine,
+                                 raw_total=raw, late=late, **common))
+    for a in collection.get("ambiguous", []):
+        owner = Student.from_json(a["student"])
+        problems.append(f"{owner.display}: several files and none chosen ({a['why']}): run "
+                        "'mlphys collect' again with --pick")
+        rows += [GradeRow(m, None, "ambiguous", possible=total_possible) for m in members_of(a)]
+    have = {r.student.key for r in rows}
+    if roster is not None:
+        for s in roster.students:
+            if s.key not in have:
                 rows.append(GradeRow(s, None, "no submission", possible=total_possible))
     else:
         for m in collection.get("missing", []):
@@ -192,15 +345,20 @@ def build_assignment_grades(collection: dict[str, Any], grades_dir: str | Path,
                                  possible=total_possible))
     rows.sort(key=lambda r: (r.student.name.casefold(), r.student.key))
     questions = list(auto.questions) + [q.name for q in manual_q]
-    return AssignmentGrades(rows, questions, possible, problems, warnings)
+    return AssignmentGrades(rows, questions, possible, problems, warnings,
+                            lms_points=dict(roster.points_possible) if roster else {},
+                            unsure_groups=unsure, source_lms=collection.get("lms", ""))
 
 
 def load_assignment_grades(grades_dir: str | Path, policy: LatePolicy,
                            collection: str | Path | None = None,
-                           roster: str | Path | None = None) -> AssignmentGrades:
+                           roster: str | Path | None = None,
+                           master: str | Path | None = None) -> AssignmentGrades:
     """:func:`build_assignment_grades` from files: the grading directory, ``collection.json``
-    (default: the one in ``grades_dir``) and an optional roster CSV (what ``mlphys export``
-    reads)."""
-    coll = load_collection(collection or Path(grades_dir) / "collection.json")
-    students = read_roster(roster).students if roster else None
-    return build_assignment_grades(coll, grades_dir, policy, students)
+    (default: the one in ``grades_dir``, if any), an optional roster CSV and master notebook
+    (what ``mlphys export`` reads)."""
+    path = Path(collection) if collection else Path(grades_dir) / COLLECTION_FILE
+    coll = load_collection(path) if (collection or path.exists()) else None
+    base = (path.parent if path.suffix == ".json" else path) if coll is not None else None
+    r = read_roster(roster) if roster else None
+    return build_assignment_grades(coll, grades_dir, policy, r, master, base)

@@ -17,13 +17,15 @@ symbols that YAML shows with a leading colon::
         :created_at: 2024-01-30 10:00:00.000000000 -08:00
         :score: 5.0
 
-Group submissions list several submitters: each gets the submission. ``:history`` lists earlier
+Group submissions list several submitters: each gets the submission's grade. ``:history`` lists earlier
 attempts (metadata only; their files are not in the export). We read keys with or without the
 colon, since exports re-saved by other tools lose it.
 
-Grades: the columns of an assignment's "Download Grades" CSV (``First Name, Last Name, SID,
-Email, Total Score, Max Points, Status, Submission ID, Submission Time, Lateness (H:M:S)``, then
-one column per question). Gradescope has no roster file of its own here.
+Grades: the columns of an assignment's "Download Grades" CSV as public parsers read it
+(``First Name, Last Name, SID, Email, Sections, Total Score, Max Points, Status, Submission ID,
+Submission Time, Lateness (H:M:S), View Count, Submission Count``, then ``<question> (<points>
+pts)``); ``Submission ID`` is Gradescope's submission id. Gradescope has no roster file of its
+own here.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from autograder.lms.adapter import LmsAdapter
 from autograder.lms.errors import LmsError
 from autograder.lms.exporters import csv_writer, num, total_cell
 from autograder.lms.model import Candidate, Download, Ignored, gradable_kind
-from autograder.lms.names import split_name
+from autograder.lms.names import display_name, split_name
 from autograder.lms.zipread import members, read_member
 
 if TYPE_CHECKING:
@@ -97,7 +99,8 @@ def _load_metadata(text: bytes) -> dict[str, Any]:
 
 
 def read_gradescope(zf: zipfile.ZipFile) -> Download:
-    """Candidates from a Gradescope export zip (one per submitter per gradable file)."""
+    """Candidates from a Gradescope export zip (one per gradable file; a submission made by
+    several people lists them all in ``group``)."""
     mems = members(zf)
     meta_members = [m for m in mems if m.basename == METADATA_NAME]
     if not meta_members:
@@ -147,25 +150,25 @@ def read_gradescope(zf: zipfile.ZipFile) -> Download:
              "score": _get(h, "score")}
             for h in history if isinstance(h, dict)
         ]
-        for s in group:
-            c = Candidate(
-                lms="gradescope",
-                member=mem.name,
-                original_name=posixpath.basename(inner),
-                kind=kind,
-                lms_user_id=None,
-                name=s["name"] or None,
-                email=s["email"] or None,
-                sid=s["sid"] or None,
-                submission_id=sub_id,
-                timestamp=created,
-                timestamp_source="Gradescope :created_at" if created else "none",
-                late=None,
-                order=(created.timestamp() if created else float("-inf"), sub_id, inner),
-                group=group if len(group) > 1 else [],
-                previous=previous,
-            )
-            candidates.append(c)
+        first = group[0]
+        candidates.append(Candidate(
+            lms="gradescope",
+            member=mem.name,
+            original_name=posixpath.basename(inner),
+            kind=kind,
+            lms_user_id=None,
+            name=first["name"] or None,
+            email=first["email"] or None,
+            sid=first["sid"] or None,
+            submission_id=sub_id,
+            timestamp=created,
+            timestamp_source="Gradescope :created_at" if created else "none",
+            late=None,
+            order=(created.timestamp() if created else float("-inf"), sub_id, inner),
+            group=group if len(group) > 1 else [],
+            previous=previous,
+            submission_key=folder,
+        ))
     missing = sorted(set(metadata) - seen_folders)
     for folder in missing:
         notes.append(f"{folder}: in {METADATA_NAME} but no notebook/zip file in the export")
@@ -174,8 +177,9 @@ def read_gradescope(zf: zipfile.ZipFile) -> Download:
 
 # -- grades ------------------------------------------------------------------------------------
 
-GRADESCOPE_COLUMNS = ["First Name", "Last Name", "SID", "Email", "Total Score", "Max Points",
-                      "Status", "Submission ID", "Submission Time", "Lateness (H:M:S)"]
+GRADESCOPE_COLUMNS = ["First Name", "Last Name", "SID", "Email", "Sections", "Total Score",
+                      "Max Points", "Status", "Submission ID", "Submission Time",
+                      "Lateness (H:M:S)", "View Count", "Submission Count"]
 
 
 def _hms(td: timedelta | None) -> str:
@@ -185,25 +189,38 @@ def _hms(td: timedelta | None) -> str:
     return f"{secs // 3600:02d}:{secs % 3600 // 60:02d}:{secs % 60:02d}"
 
 
-def gradescope_csv(gb: AssignmentGrades, missing_as_zero: bool = False, due: datetime | None = None) -> str:
+def _points(x: float) -> str:
+    """Gradescope writes points as floats: ``10.0``, ``2.5``."""
+    return repr(float(round(x, 4)))
+
+
+def gradescope_csv(gb: AssignmentGrades, missing_as_zero: bool = False,
+                   due: datetime | None = None) -> str:
+    """Gradescope's "Download Grades" layout; ``Submission ID`` is Gradescope's own id (blank
+    for submissions collected from another LMS)."""
     buf, w = csv_writer()
-    qcols = [f"{q} ({num(gb.possible[q])} pts)" for q in gb.questions]
+    qcols = [f"{q} ({_points(gb.possible[q])} pts)" for q in gb.questions]
     w.writerow([*GRADESCOPE_COLUMNS, *qcols])
+    ours = gb.source_lms == "gradescope"
     for r in gb.rows:
         s = r.student
-        first, last = (s.first, s.last) if (s.first or s.last) else split_name(s.name)
-        status = {"no submission": "Missing", "not graded": "Ungraded"}.get(r.status, "Graded")
+        first, last = (s.first, s.last) if (s.first or s.last) else split_name(display_name(s.name))
+        status = {"no submission": "Missing", "not graded": "Ungraded",
+                  "ambiguous": "Ungraded"}.get(r.status, "Graded")
         lateness = _hms(r.timestamp - due) if (r.timestamp and due) else "00:00:00"
         scores = [num(r.auto[q]) if q in r.auto else (num(r.manual[q][0]) if q in r.manual else "")
                   for q in gb.questions]
-        w.writerow([first, last, s.sis_user_id or s.id_number or s.lms_id, s.email,
-                    total_cell(r, missing_as_zero), num(gb.total_possible), status,
-                    r.file.rsplit(".", 1)[0] if r.file else "",
-                    r.timestamp.isoformat() if r.timestamp else "", lateness, *scores])
+        total = total_cell(r, missing_as_zero)
+        w.writerow([first, last, s.student_id or s.sis_user_id or s.id_number, s.email, s.section,
+                    _points(float(total)) if total else "", _points(gb.total_possible), status,
+                    r.submission_id if (ours and r.file) else "",
+                    r.timestamp.strftime("%Y-%m-%d %H:%M:%S %z") if r.timestamp else "",
+                    lateness if r.file else "", "", r.attempts if r.file else 0, *scores])
     return buf.getvalue()
 
 
-def _export(grades: AssignmentGrades, *, missing_as_zero: bool, due: datetime | None) -> str:
+def _export(grades: AssignmentGrades, *, missing_as_zero: bool, due: datetime | None,
+            rescale: bool) -> str:
     return gradescope_csv(grades, missing_as_zero, due)
 
 
@@ -211,6 +228,7 @@ ADAPTER = LmsAdapter(
     name="gradescope",
     read_download=read_gradescope,
     user_id_field="lms_id",
-    export_help="CSV with Gradescope's grade-export columns (Name, SID, Email, Total Score, ...).",
+    export_help="CSV in Gradescope's grade-export layout (First Name, ..., SID, Email, Sections, "
+                "Total Score, ...).",
     write_export=_export,
 )

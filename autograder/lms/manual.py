@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from autograder import csvsafe
 from autograder.grading.batch.gradebook import ManualStore
 from autograder.grading.model import ManualQuestion
 from autograder.lms.errors import LmsError
@@ -43,7 +44,7 @@ class SheetStudent:
     """the collected submission (None: no submission)"""
 
 
-def _notebook_bytes(path: Path) -> bytes:
+def notebook_of(path: Path) -> bytes:
     """The notebook of a collected file (an .ipynb, or the one notebook of an Otter zip)."""
     from autograder.grading.otter.submissions import (
         Submission,
@@ -70,14 +71,14 @@ def export_sheets(master: MasterInfo, students: list[SheetStudent], out_dir: str
             answers[s.key] = {}
             continue
         try:
-            nb = read_notebook(_notebook_bytes(s.notebook))
+            nb = read_notebook(notebook_of(s.notebook))
             answers[s.key] = find_answers(nb, master)
         except LmsError as e:
             answers[s.key] = {"__error__": str(e)}
     paths = []
     for q in master.manual:
         buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\r\n")
+        w = csvsafe.writer(buf, lineterminator="\r\n")
         w.writerow(SHEET_COLUMNS)
         for s in students:
             a = answers[s.key]
@@ -131,7 +132,7 @@ def read_sheets(paths: Iterable[str | Path], questions: dict[str, ManualQuestion
         text = p.read_bytes().decode("utf-8-sig", errors="replace")
         first = text.split("\n", 1)[0]
         delim = ";" if first.count(";") > first.count(",") else ","
-        reader = csv.reader(io.StringIO(text), delimiter=delim)
+        reader = (csvsafe.restore_row(r) for r in csv.reader(io.StringIO(text), delimiter=delim))
         header = [h.strip().lower() for h in next(reader, [])]
         need = {"student_key", "question", "points"}
         if not need <= set(header):

@@ -32,9 +32,15 @@ class Candidate:
     kind: str
     """'notebook' or 'otter-zip'"""
     lms_user_id: str | None = None
-    """Canvas user id, Moodle participant id (per assignment), Gradescope: none in the export"""
+    """the id the LMS wrote for the submitter (its kind in ``id_kind``); None when there is none"""
+    id_kind: str = ""
+    """'user': the LMS's id of this person (matched to the roster when the roster comes from
+    the same LMS); 'participant': an id of this assignment only (trusted only when the roster's
+    name for it agrees with the file's); '': no id"""
+    anonymous_id: str | None = None
+    """the LMS's anonymous id under anonymous grading (no person can be named)"""
     name: str | None = None
-    """the student's name as the LMS wrote it (Canvas: folded sortable name)"""
+    """the name the LMS wrote (a person's, folded by some LMSs, or a group's)"""
     email: str | None = None
     sid: str | None = None
     """student/SIS id when the LMS gives one (Gradescope ``:sid``)"""
@@ -47,7 +53,14 @@ class Candidate:
     order: tuple[Any, ...] = ()
     """sort key within one student: larger is later (the LMS's own attempt order)"""
     group: list[dict[str, str]] = field(default_factory=list)
-    """all submitters of a group submission (Gradescope)"""
+    """all submitters of a submission made by several people (name, sid, email each)"""
+    no_group: bool = False
+    """the one shared submission of the students who are in no group (team assignments)"""
+    alternatives: list[dict[str, Any]] = field(default_factory=list)
+    """other readings of an ambiguous file name: {'lms_user_id', 'name', 'late'} each"""
+    submission_key: str = ""
+    """the LMS submission (one attempt) the file belongs to: files with the same key were
+    handed in together"""
     previous: list[dict[str, Any]] = field(default_factory=list)
     """earlier attempts the LMS lists without their files (Gradescope ``:history``)"""
 

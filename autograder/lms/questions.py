@@ -60,8 +60,9 @@ def read_notebook(path_or_bytes: str | Path | bytes) -> dict[str, Any]:
     return nb
 
 
-def read_master(path: str | Path) -> MasterInfo:
-    """The manual questions of an Otter master notebook, with points and prompt text."""
+def read_master(path: str | Path, require_manual: bool = True) -> MasterInfo:
+    """The manual questions of an Otter master notebook, with points and prompt text
+    (LmsError when it has none, unless ``require_manual`` is False)."""
     nb = read_notebook(path)
     manual: list[ManualQuestion] = []
     wrapped: list[str] = []
@@ -88,7 +89,7 @@ def read_master(path: str | Path) -> MasterInfo:
             if isinstance(pts, dict) or pts is None:
                 raise LmsError(f"{path}: manual question {name} needs a number of points")
             manual.append(ManualQuestion(name, float(pts), prompt, len(wrapped) - 1))
-    if not manual:
+    if not manual and require_manual:
         raise LmsError(f"{path}: no manual question (no '# BEGIN QUESTION' cell with manual: true)")
     return MasterInfo(manual, wrapped)
 

@@ -1,14 +1,12 @@
-"""Rosters: who is in the course, read from the CSV files the LMSs export, and matching of
-submissions to people.
+"""Rosters: who is in the course, read from the CSV files the LMSs export.
 
 Recognised (auto-detected from the header; sources in docs/lms.md): every roster layout of the
-LMS adapters in ``lms.registry`` (Canvas gradebook export, Moodle grades export and grading
-worksheet), then the plain layout: ``id, name, email`` (any order and case; ``first name``/
-``last name`` also accepted).
-
-Why matching is ordered LMS id -> email/SIS login -> name: ids are exact, emails nearly so, and
-names collide and get mangled (Canvas folds them into ``doejane``); a name match must also be
-unique, else the submission is reported as unmatched instead of guessed.
+LMS adapters in ``lms.registry`` (gradebook exports, group set exports, grading worksheets),
+then the plain layout: ``name`` (or ``first name``/``last name``) with ``email``, ``sid`` /
+``student id`` (the SIS id), ``id`` (an id of the institution's: kept as ``student_id`` and
+never taken for an LMS's), ``username``, ``section``, ``group`` (the student's group for group
+assignments) and an LMS's user id under the column names its adapter declares
+(``roster_id_columns``, e.g. ``canvas user id``). Matching submissions to these people is ``lms.matching``.
 """
 
 from __future__ import annotations
@@ -21,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from autograder.lms.errors import LmsError
-from autograder.lms.model import Candidate
-from autograder.lms.names import display_name, fold, name_keys, norm_email, norm_id, slug
+from autograder.lms.names import display_name, norm_id, slug
+from autograder.lms.scale import parse_points
 
 PLAIN_FORMAT = "plain"
 
@@ -34,7 +32,7 @@ class Student:
     key: str
     name: str
     lms_id: str = ""
-    """Canvas user id / plain roster id"""
+    """the LMS's own user id of this person (from a roster of that LMS)"""
     sis_user_id: str = ""
     login: str = ""
     """Canvas SIS Login ID"""
@@ -48,6 +46,13 @@ class Student:
     last: str = ""
     submitted_at: str = ""
     """submission time an LMS roster states (Moodle worksheet 'Last modified (submission)')"""
+    student_id: str = ""
+    """a plain roster's ``id`` column: an id of the institution's, never compared with an LMS's"""
+    username: str = ""
+    """a plain roster's ``username``/``login`` column (Moodle's username)"""
+    group: str = ""
+    """the student's group for group assignments ('' = in no group)"""
+    group_id: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -73,37 +78,16 @@ class Roster:
     path: str = ""
     skipped_rows: list[str] = field(default_factory=list)
     assignments: list[tuple[str, str]] = field(default_factory=list)
-    """Canvas: (title, id) of each assignment column in the export"""
+    """(title, id) of each assignment column of a gradebook export"""
+    points_possible: dict[str, float] = field(default_factory=dict)
+    """the LMS's maximum per assignment id ('' when the file is about one assignment)"""
+    ids_of: str = ""
+    """the LMS whose user ids the students' ``lms_id``/``participant_id`` hold ('' = none):
+    only then do submission ids and roster ids mean the same thing"""
 
-    def match(self, cand: Candidate) -> tuple[Student | None, str]:
-        """The student a candidate belongs to and how it was matched, or (None, why not)."""
-        if cand.lms_user_id:
-            uid = norm_id(cand.lms_user_id)
-            hits = [s for s in self.students
-                    if uid and uid in {norm_id(s.lms_id), norm_id(s.participant_id)}]
-            if len(hits) == 1:
-                return hits[0], "lms id"
-        email = norm_email(cand.email)
-        if email:
-            hits = [s for s in self.students if email in {norm_email(s.email), norm_email(s.login)}]
-            if len(hits) == 1:
-                return hits[0], "email"
-        if cand.sid:
-            sid = norm_id(cand.sid)
-            hits = [s for s in self.students
-                    if sid in {norm_id(s.sis_user_id), norm_id(s.id_number), norm_id(s.lms_id),
-                               norm_id(s.login)} - {""}]
-            if len(hits) == 1:
-                return hits[0], "student id"
-        if cand.name:
-            keys = name_keys(cand.name) | {fold(cand.name)}
-            hits = [s for s in self.students if keys & (name_keys(s.name) | name_keys(s.display))]
-            if len(hits) == 1:
-                return hits[0], "name"
-            if len(hits) > 1:
-                names = ", ".join(s.name for s in hits)
-                return None, f"name {cand.name!r} fits several students ({names})"
-        return None, "no student with this LMS id, email, student id or name"
+    @property
+    def has_groups(self) -> bool:
+        return any(s.group for s in self.students)
 
 
 def _sniff_delimiter(first_line: str) -> str:
@@ -112,7 +96,9 @@ def _sniff_delimiter(first_line: str) -> str:
     return best if counts[best] else ","
 
 
-def _read_rows(path: Path) -> list[list[str]]:
+def read_rows(path: Path) -> list[list[str]]:
+    """The non-empty rows of a CSV written by an LMS or a spreadsheet (UTF-8 with or without
+    BOM, else Windows-1252; ',' ';' or tab as found in the header)."""
     if not path.exists():
         raise LmsError(f"roster not found: {path}")
     raw = path.read_bytes()
@@ -150,7 +136,16 @@ def student_key(name: str, *ids: str) -> str:
 
 def read_by_header(rows: list[list[str]], fmt: str, path: Path) -> Roster:
     """A roster whose columns are found by their names (Moodle's files, plain CSVs)."""
+    from autograder.lms.registry import LMS_ADAPTERS  # the LMS modules import this one
+
     header = [h.strip().lower() for h in rows[0]]
+    lms_id_columns: list[str] = []
+    lms_ids_of = ""
+    for a in LMS_ADAPTERS.values():
+        found = [c for c in a.roster_id_columns if c in header]
+        if found and not lms_ids_of:
+            lms_ids_of = a.name
+            lms_id_columns = found
 
     def pick(r: list[str], *names: str) -> str:
         for n in names:
@@ -172,26 +167,37 @@ def read_by_header(rows: list[list[str]], fmt: str, path: Path) -> Roster:
             participant = m.group(1) if m else ""
         s = Student(
             key="", name=name, first=first, last=last,
-            lms_id=norm_id(pick(r, "id", "user id", "canvas id", "lms id")),
+            lms_id=norm_id(pick(r, *lms_id_columns)),
             sis_user_id=norm_id(pick(r, "sid", "student id", "sis user id")),
+            student_id=norm_id(pick(r, "id")),
+            username=pick(r, "username", "login"),
             email=pick(r, "email address", "email", "e-mail"),
             id_number=norm_id(pick(r, "id number", "idnumber")),
-            section=pick(r, "section", "group", "groups"),
+            section=pick(r, "section", "sections"),
+            group=pick(r, "group", "team", "group name", "group_name"),
+            group_id=norm_id(pick(r, "group id", "group_id")),
             participant_id=participant,
             submitted_at=pick(r, "last modified (submission)"),
         )
-        if not (s.name or s.email or s.lms_id or s.id_number or s.participant_id):
+        if not (s.name or s.email or s.lms_id or s.id_number or s.participant_id or s.student_id):
             skipped.append(f"row {i}: no name, email or id")
             continue
         s.key = student_key(s.name or s.email, s.lms_id, s.id_number, s.sis_user_id,
-                            s.participant_id, s.email)
+                            s.student_id, s.participant_id, s.email)
         students.append(s)
-    return Roster(fmt, students, str(path), skipped)
+    roster = Roster(fmt, students, str(path), skipped)
+    max_grade = next((p for p in (parse_points(pick(r, "maximum grade")) for r in rows[1:])
+                      if p is not None), None)
+    if max_grade is not None:
+        roster.points_possible[""] = max_grade
+    if any(s.lms_id for s in students):
+        roster.ids_of = lms_ids_of
+    return roster
 
 
 def _is_plain(header: list[str]) -> bool:
     names = {"name", "full name", "student", "first name", "firstname"}
-    ids = {"id", "sid", "student id", "email", "email address"}
+    ids = {"id", "sid", "student id", "email", "email address", "username", "login"}
     return bool(names & set(header) and ids & set(header))
 
 
@@ -211,7 +217,7 @@ def read_roster(path: str | Path) -> Roster:
     from autograder.lms.registry import roster_formats
 
     p = Path(path)
-    rows = _read_rows(p)
+    rows = read_rows(p)
     fmt = detect_format(rows[0])
     if fmt is None:
         raise LmsError(

@@ -15,7 +15,11 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from autograder.grading.batch.feedback import SubmissionFeedback, read_feedback
+from autograder.grading.batch.feedback import (
+    SubmissionFeedback,
+    numpy_repr_failures,
+    read_feedback,
+)
 from autograder.html import page
 from autograder.pages.feedback import Who
 
@@ -166,6 +170,16 @@ def write_class_report(
         "<h2>Grading statuses</h2><img class='figure' src='statuses.png' alt='question statuses'>",
         _table(["status", "questions"], [[html.escape(k), str(v)] for k, v in status_counts.most_common()]),
     ]
+    repr_only = numpy_repr_failures(grades_dir)
+    if repr_only:
+        body.append("<h3>Tests that fail only by NumPy 2's scalar repr</h3>")
+        body.append("<p>These doctest cases failed because NumPy 2 prints scalars differently "
+                    "(<code>np.True_</code> for <code>True</code>, <code>np.float64(0.5)</code> "
+                    "for <code>0.5</code>): their expected outputs were recorded under NumPy 1. "
+                    "Grade again with <code>mlphys grade --numpy-legacy-repr</code> to grade them "
+                    "as NumPy 1 would.</p>")
+        body.append(_table(["question", "failing cases", "submissions"],
+                           [[html.escape(q), str(c), str(n)] for q, (c, n) in repr_only.items()]))
     if incomplete:
         body.append("<h3>Submissions that did not complete normally</h3>")
         body.append(_table(["student", "status", "score"],

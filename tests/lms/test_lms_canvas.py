@@ -7,7 +7,7 @@ import json
 import pytest
 from lms_support import CANVAS_ROSTER, nb_bytes, write_zip
 
-from autograder.lms.canvas import parse_member_name, read_canvas
+from autograder.lms.canvas import read_canvas, readings
 from autograder.lms.collect import collect
 from autograder.lms.errors import LmsError
 from autograder.lms.roster import read_roster
@@ -20,24 +20,26 @@ from autograder.lms.zipread import open_zip
     ("o_briensen_1002_5002_my_hw_1_2.ipynb", ("o_briensen", False, "1002", "5002", "my_hw_1_2.ipynb")),
     ("mllerjos_late_1003_5003_hw1-2.ipynb", ("mllerjos", True, "1003", "5003", "hw1-2.ipynb")),
     ("1004_5004_hw1.ipynb", (None, False, "1004", "5004", "hw1.ipynb")),
-    ("late_1004_5004_hw 1 (final).ipynb", (None, True, "1004", "5004", "hw 1 (final).ipynb")),
+    # Canvas always writes a name field: a leading 'late' is a student named Late
+    ("late_1004_5004_hw 1 (final).ipynb", ("late", False, "1004", "5004", "hw 1 (final).ipynb")),
+    ("doejane_LATE_1001_5001_hw1.ipynb", ("doejane", True, "1001", "5001", "hw1.ipynb")),
 ])
 def test_member_names(name, expect):
-    f = parse_member_name(name)
-    assert (f["name"], f["late"], f["uid"], f["aid"], f["orig"]) == expect
+    f = readings(name)[0]
+    assert (f.name, f.late, f.user_id, f.attachment_id, f.display_name) == expect
 
 
 def test_not_canvas_names():
-    assert parse_member_name("hw1.ipynb") is None
-    assert parse_member_name("doejane_hw1.ipynb") is None
+    assert readings("hw1.ipynb") == []
+    assert readings("doejane_hw1.ipynb") == []
 
 
 def _canvas_zip(tmp_path, utf8_flag=True):
     return write_zip(tmp_path / "submissions.zip", [
-        ("doejane_1001_5001_hw1.ipynb", nb_bytes("jane first")),
-        ("doejane_1001_5010_hw1-1.ipynb", nb_bytes("jane second")),
+        ("doejane_1001_5001_hw1.ipynb", nb_bytes("jane hw")),
+        ("doejane_1001_5010_extra.ipynb", nb_bytes("jane extra")),
         ("doejane_1001_5011_hw1.pdf", b"%PDF-1.4"),
-        ("o_briensen_late_1002_5002_hw1.ipynb", nb_bytes("sean")),
+        ("o_briensán_LATE_1002_5002_hw1.ipynb", nb_bytes("sean")),
         ("müllerjosé_1003_5003_Hausübung 1.ipynb", nb_bytes("jose")),
         ("strangerbob_2000_5020_hw1.ipynb", nb_bytes("bob")),
         ("doejane_1001_text.html", b"<html>text entry</html>"),
@@ -52,7 +54,7 @@ def test_read_canvas_zip(tmp_path, utf8_flag):
     jose = by_member["müllerjosé_1003_5003_Hausübung 1.ipynb"]
     assert jose.original_name == "Hausübung 1.ipynb"
     assert jose.name == "müllerjosé" and jose.lms_user_id == "1003"
-    assert by_member["o_briensen_late_1002_5002_hw1.ipynb"].late is True
+    assert by_member["o_briensán_LATE_1002_5002_hw1.ipynb"].late is True
     assert by_member["doejane_1001_5001_hw1.ipynb"].late is False
     reasons = {i.member: i.reason for i in d.ignored}
     assert "not a notebook" in reasons["doejane_1001_5011_hw1.pdf"]
@@ -74,10 +76,10 @@ def test_collect_with_roster(tmp_path):
     coll = collect("canvas", _canvas_zip(tmp_path), out, roster)
     by_name = {e.student.name: e for e in coll.entries}
     jane = by_name["Doe, Jane"]
-    # the later attachment id wins; the earlier one is recorded as superseded
-    assert jane.chosen.original_name == "hw1-1.ipynb" and jane.chosen.submission_id == "5010"
-    assert [c.original_name for c in jane.superseded] == ["hw1.ipynb"]
-    assert (out / "submissions" / jane.file).read_bytes() == nb_bytes("jane second")
+    # one attempt, two notebooks: the one named like the assignment's (the most common name)
+    assert jane.chosen.original_name == "hw1.ipynb" and jane.chosen.submission_id == "5001"
+    assert [c.original_name for c in jane.other_files] == ["extra.ipynb"] and not jane.superseded
+    assert (out / "submissions" / jane.file).read_bytes() == nb_bytes("jane hw")
     assert jane.matched_by == "lms id"
     assert by_name["O_Brien, Seán"].chosen.late is True
     assert [s.name for s in coll.missing] == ["Nosub, Nora"]
@@ -88,13 +90,15 @@ def test_collect_with_roster(tmp_path):
     assert {m["name"] for m in data["missing"]} == {"Nosub, Nora"}
     assert data["unmatched"][0]["member"] == "strangerbob_2000_5020_hw1.ipynb"
     jane_json = next(e for e in data["entries"] if e["student"]["name"] == "Doe, Jane")
-    assert jane_json["superseded"][0]["submission_id"] == "5001"
+    assert jane_json["other_files"][0]["submission_id"] == "5010"
+    assert data["notebook"] == {"name": "hw1.ipynb",
+                                "source": "the most common file name in the download"}
     assert jane_json["timestamp"] is None and "no submission time" in jane_json["timestamp_source"]
     assert {i["member"] for i in data["ignored"]} == {"doejane_1001_5011_hw1.pdf",
                                                       "doejane_1001_text.html"}
     # every file in the zip is accounted for: collected, superseded, unmatched or ignored
     accounted = {e["chosen"]["member"] for e in data["entries"]}
-    accounted |= {s["member"] for e in data["entries"] for s in e["superseded"]}
+    accounted |= {s["member"] for e in data["entries"] for s in e["other_files"]}
     accounted |= {i["member"] for i in data["ignored"]}
     assert len(accounted) == 7
 

@@ -24,7 +24,7 @@ from autograder.lms.zipread import open_zip
 ])
 def test_member_paths(path, expect):
     f = parse_member_path(path)
-    assert (f["name"], f["id"], f["type"], f["file"]) == expect
+    assert (f.label, f.number, f.plugin, f.file) == expect
 
 
 def _moodle_zip(tmp_path):

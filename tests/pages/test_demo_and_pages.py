@@ -34,11 +34,18 @@ def test_demo_grades_every_student_of_the_canvas_download(demo):
     grades = demo / "graded" / ASSIGNMENT
     collection = json.loads((grades / "collection.json").read_text())
     assert len(collection["entries"]) == STUDENTS and collection["missing"] == []
-    # resubmissions: the zip holds more files than students, the latest attempt was chosen
+    # like Canvas, the zip holds each student's current attempt; a resubmitted file of the same
+    # name is the "-1" copy Canvas made, and it is what was collected
     with zipfile.ZipFile(demo / "lms" / ASSIGNMENT / "canvas-download.zip") as zf:
-        assert len(zf.namelist()) > STUDENTS
-        assert any("_late_" in n for n in zf.namelist())
-    assert any(e["superseded"] for e in collection["entries"])
+        assert len(zf.namelist()) == STUDENTS
+        assert any("_LATE_" in n for n in zf.namelist())
+    assert any(e["original_name"] == f"{ASSIGNMENT}-1.ipynb" for e in collection["entries"])
+    assert not any(e["superseded"] or e["other_files"] for e in collection["entries"])
+    # the Moodle file names every row's user (the demo's logins as usernames)
+    moodle = list(csv.reader((demo / "lms" / ASSIGNMENT / "exports" / "moodle-import.csv")
+                             .open(encoding="utf-8")))
+    assert moodle[0][0] == "Username" and len(moodle) == 1 + STUDENTS
+    assert all(row[0] for row in moodle[1:])
     feedback = read_feedback(grades)
     assert len(feedback) == STUDENTS
     summary = json.loads((demo / "summary.json").read_text())[0]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import fcntl
+import hashlib
 import os
 import sys
 import tempfile
@@ -24,8 +25,14 @@ from autograder.grading.batch.gradebook import GRADEBOOK_FILE, Gradebook
 from autograder.grading.batch.outputs import CSV_FILE, submission_ids, write_outputs
 from autograder.grading.causes import Stop
 from autograder.grading.executors.local import WorkerConfig, WorkerPool
-from autograder.grading.model import COMPLETED, Limits, SubmissionResult
-from autograder.grading.otter.autograder_zip import load_autograder
+from autograder.grading.model import (
+    COMPLETED,
+    NUMPY_REPR_NOTE,
+    GradingOptions,
+    Limits,
+    SubmissionResult,
+)
+from autograder.grading.otter.autograder_zip import AutograderSpec, load_autograder
 from autograder.grading.otter.grade_one import stopped_result
 from autograder.grading.otter.results_json import results_json
 from autograder.grading.otter.submission_caps import SubmissionCaps
@@ -53,6 +60,8 @@ class BatchSummary:
     rows: int
     results: dict[str, float] = field(default_factory=dict)
     """submission path -> total points (this batch)"""
+    numpy_repr_failures: dict[str, int] = field(default_factory=dict)
+    """question -> failing doctest cases (this batch) that only NumPy 2's scalar repr fails"""
 
 
 class _Progress:
@@ -115,6 +124,9 @@ def grade_batch(
     progress: bool = True,
     caps: SubmissionCaps | None = None,
     grader_memory_bytes: int | None = None,
+    numpy_legacy_repr: bool = False,
+    install_requirements: bool = False,
+    ignore_requirements: bool = False,
 ) -> BatchSummary:
     """Grade ``submissions`` (files or directories) with ``autograder_zip`` into ``out_dir``.
 
@@ -127,12 +139,25 @@ def grade_batch(
     ``SubmissionCaps``' defaults); ``grader_memory_bytes``: memory of each grading worker.
     A submission whose grading failed for the grader's own reasons gets a row, but its attempt
     is not final: the next run grades it again.
+
+    The zip's requirements (``environment.yml``/``requirements.txt``) are compared with the
+    sandboxes' environment first: a :class:`BatchError` lists what is missing, unless
+    ``install_requirements`` builds (or reuses) the autograder's own environment for the
+    sandboxes, or ``ignore_requirements`` grades anyway. ``numpy_legacy_repr`` runs doctests
+    with NumPy 1's scalar repr; results graded with and without it are kept apart (the
+    gradebook keys them by a hash of the zip's sha256 and the option).
     """
     t0 = time.monotonic()
     spec = load_autograder(autograder_zip)
     subs = list(discover(submissions))
     if not subs:
         raise BatchError("no submissions found (.ipynb files, .zip files or directories of them)")
+    site_dirs = _environment(spec, install_requirements, ignore_requirements, progress)
+    options = GradingOptions(numpy_legacy_repr=numpy_legacy_repr, site_dirs=site_dirs)
+    zip_sha256 = spec.sha256
+    if numpy_legacy_repr:  # other grades than without the option: resume must not mix them
+        spec = dataclasses.replace(spec, sha256=hashlib.sha256(
+            f"{zip_sha256}+numpy-legacy-repr".encode()).hexdigest())
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     lock = open(out / ".mlphys-grade.lock", "w")  # noqa: SIM115 - held for the whole run
@@ -163,6 +188,7 @@ def grade_batch(
         attempts: dict[str, int] = {}
         shas = dict(todo)
         results: dict[str, float] = {}
+        repr_only: dict[str, int] = {}
         incomplete = 0
 
         def started(key: str, path: str, pid: int | None) -> None:
@@ -176,6 +202,10 @@ def grade_batch(
             else:  # the grader's failure: shown, but regraded by the next run
                 gb.fail_attempt(attempts.pop(key), result, json_dict)
             results[path] = result.total
+            for question in result.questions:
+                n = sum(NUMPY_REPR_NOTE in case.message for case in question.cases if not case.passed)
+                if n:
+                    repr_only[question.name] = repr_only.get(question.name, 0) + n
             if result.grading_status != COMPLETED:
                 incomplete += 1
             bar.advance(Path(path).name, f"{result.total:g}/{result.possible:g} "
@@ -188,9 +218,9 @@ def grade_batch(
             record(key, path, stopped_result(spec, why))
 
         cfg = WorkerConfig(
-            autograder_path=str(spec.path), autograder_sha256=spec.sha256,
+            autograder_path=str(spec.path), autograder_sha256=zip_sha256,
             limits=dataclasses.asdict(limits), scratch_root=str(scratch),
-            max_notebook_bytes=max_notebook_bytes,
+            max_notebook_bytes=max_notebook_bytes, options=dataclasses.asdict(options),
             caps=dataclasses.asdict(caps or SubmissionCaps(max_notebook_bytes=max_notebook_bytes)),
             **({} if grader_memory_bytes is None else
                {"grader_memory_bytes": int(grader_memory_bytes)}),
@@ -207,6 +237,7 @@ def grade_batch(
             out_dir=out, csv_path=out / CSV_FILE, gradebook_path=out / GRADEBOOK_FILE,
             submissions=len(subs), graded=len(todo), skipped=skipped, incomplete=incomplete,
             seconds=time.monotonic() - t0, rows=rows, results=results,
+            numpy_repr_failures=dict(sorted(repr_only.items())),
         )
     finally:
         gb.close()
@@ -217,3 +248,38 @@ def grade_batch(
         except OSError as e:
             print(f"[mlphys grade] could not remove {scratch}: {e}", file=sys.stderr)
         lock.close()
+
+
+def _environment(spec: AutograderSpec, install: bool, ignore: bool, progress: bool
+                 ) -> tuple[str, ...]:
+    """The site dirs for the sandboxes (empty: the grader's own), after comparing the zip's
+    requirements with them; a :class:`BatchError` names what is missing."""
+    from autograder.grading.otter.requirements import (
+        RequirementsError,
+        grader_site_dirs,
+        missing,
+        read_requirements,
+    )
+
+    try:
+        requirements = read_requirements(spec.path)
+        if install:
+            from autograder.grading.batch.environment import build_environment
+
+            def say(line: str) -> None:
+                if progress:
+                    print(f"[environment] {line}", file=sys.stderr, flush=True)
+
+            return tuple(build_environment(requirements, progress=say).site_dirs)
+        gaps = missing(requirements, grader_site_dirs())
+    except RequirementsError as e:
+        raise BatchError(str(e)) from None
+    if gaps and not ignore:
+        raise BatchError(
+            f"the autograder needs packages this grading environment lacks: {', '.join(gaps)} "
+            "(install them, pass --install-requirements to build the autograder's environment, "
+            "or --ignore-requirements to grade without them)")
+    if gaps:
+        print(f"warning: grading without the autograder's requirements {', '.join(gaps)}",
+              file=sys.stderr, flush=True)
+    return ()

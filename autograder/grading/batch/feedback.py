@@ -112,3 +112,11 @@ def _case(row: Any) -> CaseFeedback:
         hint="" if passed else (row["hint"] or case_labels.hint(None, kind)),
         kind=kind,
     )
+
+
+def numpy_repr_failures(where: str | Path) -> dict[str, tuple[int, int]]:
+    """question -> (failing cases, submissions) that fail only by NumPy 2's scalar repr (tests
+    whose expected output was recorded under NumPy 1; ``--numpy-legacy-repr`` grades them as
+    NumPy 1 would)."""
+    with GradebookReader(where) as reader:
+        return reader.numpy_repr_failures()

@@ -313,6 +313,24 @@ class GradebookReader:
             latest[row["submission_path"]] = row
         return [latest[path] for path in sorted(latest)]
 
+    def numpy_repr_failures(self) -> dict[str, tuple[int, int]]:
+        """question -> (failing cases, submissions) of the latest attempts whose failure only
+        NumPy 2's scalar repr explains (counts only: the messages are not selected)."""
+        from autograder.grading.model import NUMPY_REPR_NOTE
+
+        ids = [row["id"] for row in self.latest_results()]
+        out: dict[str, tuple[int, int]] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            for question, cases, attempts in self.conn.execute(
+                    "SELECT question, COUNT(*), COUNT(DISTINCT attempt_id) FROM cases WHERE "
+                    f"passed=0 AND instr(message, ?) > 0 AND attempt_id IN ({marks}) "
+                    "GROUP BY question", (NUMPY_REPR_NOTE, *chunk)):
+                before = out.get(question, (0, 0))
+                out[question] = (before[0] + cases, before[1] + attempts)
+        return dict(sorted(out.items()))
+
     def attempt_count(self, submission_path: str) -> int:
         """Every attempt at a submission path (interrupted ones included)."""
         return int(self.conn.execute(

@@ -13,7 +13,6 @@ per submission sorted by file name.
 from __future__ import annotations
 
 import contextlib
-import csv
 import io
 import json
 import os
@@ -21,6 +20,7 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
+from autograder import csvsafe
 from autograder.grading.batch.gradebook import Gradebook
 from autograder.grading.model import COMPLETED
 from autograder.grading.otter.autograder_zip import AutograderSpec
@@ -59,7 +59,7 @@ def write_outputs(
     Returns the number of rows written (submissions with a committed result)."""
     questions = sorted(q.name for q in spec.questions)
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
+    w = csvsafe.writer(buf, lineterminator="\n")  # file names are the students' own
     w.writerow(["file", *questions, "total_points_earned", "percent_correct", "grading_status"])
     possible = spec.points_possible
     w.writerow([POINTS_POSSIBLE_LABEL, *(_num(possible[q]) for q in questions),

@@ -84,6 +84,8 @@ class WorkerConfig:
     caps: dict[str, Any] = dataclasses.field(default_factory=dict)
     """``dataclasses.asdict`` of ``otter.submission_caps.SubmissionCaps``"""
     grader_memory_bytes: int = DEFAULT_GRADER_MEMORY_BYTES
+    options: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """``dataclasses.asdict`` of the batch's ``GradingOptions``"""
     submission_seconds: float = 0.0
     """kill a worker busy longer than this with one submission (0: notebook timeout +
     startup timeout + 30 s)"""
@@ -109,7 +111,7 @@ def worker_main(cfg: WorkerConfig, slot: int, parent_pid: int) -> None:
     from autograder.grading.otter.autograder_zip import use_light_otter
 
     use_light_otter()
-    from autograder.grading.model import Limits
+    from autograder.grading.model import GradingOptions, Limits
     from autograder.grading.otter.autograder_zip import import_support_files, load_autograder
     from autograder.grading.otter.grade_one import grade_path
 
@@ -129,6 +131,9 @@ def worker_main(cfg: WorkerConfig, slot: int, parent_pid: int) -> None:
     limits = Limits(**cfg.limits)
     caps = SubmissionCaps(**cfg.caps) if cfg.caps else SubmissionCaps(
         max_notebook_bytes=cfg.max_notebook_bytes)
+    options = GradingOptions(**{**cfg.options, "site_dirs": tuple(cfg.options.get("site_dirs", ()))})
+    # test code imports what the autograder's environment added, after the grader's own
+    sys.path.extend(d for d in options.site_dirs if d not in sys.path)
     write_frame(proto_out, {"op": "ready", "pid": os.getpid()})
     for number in itertools.count():
         try:
@@ -144,7 +149,8 @@ def worker_main(cfg: WorkerConfig, slot: int, parent_pid: int) -> None:
             resource.setrlimit(resource.RLIMIT_DATA, (int(task["data_limit"]), hard))
         scratch = worker_tmp / f"scratch-{number}"  # fresh for each submission
         result = grade_path(spec, task["path"], scratch, limits=limits, slot=slot,
-                            max_notebook_bytes=cfg.max_notebook_bytes, caps=caps)
+                            max_notebook_bytes=cfg.max_notebook_bytes, caps=caps,
+                            options=options)
         write_frame(proto_out, {"op": "result", "key": task["key"], "result": result.to_dict()})
 
 

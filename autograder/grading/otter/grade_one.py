@@ -27,7 +27,14 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from autograder.grading.causes import Cause, Stop
-from autograder.grading.model import COMPLETED, Limits, QuestionOutcome, SubmissionResult
+from autograder.grading.model import (
+    COMPLETED,
+    DEFAULT_OPTIONS,
+    GradingOptions,
+    Limits,
+    QuestionOutcome,
+    SubmissionResult,
+)
 from autograder.grading.otter.autograder_zip import AutograderSpec, QuestionTests
 from autograder.grading.otter.notebook import CellStep, assignment_name, load_notebook, plan
 from autograder.grading.otter.submission_caps import SubmissionCaps
@@ -90,6 +97,7 @@ def grade_submission(
     slot: int = 0,
     max_notebook_bytes: int = DEFAULT_MAX_NOTEBOOK_BYTES,
     caps: SubmissionCaps | None = None,
+    options: GradingOptions = DEFAULT_OPTIONS,
 ) -> SubmissionResult:
     """Grade ``submission`` against ``spec`` using ``scratch`` (a fresh directory: created
     here, removed after; a failed removal is logged and never changes the result)."""
@@ -135,7 +143,8 @@ def grade_submission(
     try:
         from autograder.grading.sandbox import Sandbox  # the driver process never needs it
 
-        sandbox = Sandbox(scratch, limits=limits, slot=slot)
+        sandbox = Sandbox(scratch, limits=limits, slot=slot,
+                          site_dirs=options.site_dirs or None)
         sandbox.start()
         result.isolation = str(getattr(sandbox, "isolation", ""))
         result.timings["start"] = time.monotonic() - t_start
@@ -143,7 +152,8 @@ def grade_submission(
         def test(q: QuestionTests) -> None:
             nonlocal tainted
             try:
-                outcome = run_question(q, sandbox.namespace, call_timeout, tainted)
+                outcome = run_question(q, sandbox.namespace, call_timeout, tainted,
+                                       numpy_legacy_repr=options.numpy_legacy_repr)
             except Exception as e:  # never let a check crash the notebook run
                 _log(f"{q.name}: tests crashed: {type(e).__name__}: {e}"[:2000])
                 if type(e).__name__ in SANDBOX_ERRORS:  # the sandbox broke: the student's doing
@@ -248,7 +258,8 @@ def _exception_stop(e: BaseException, sandbox: object, limits: Limits) -> Stop:
 
 def grade_path(spec: AutograderSpec, path: str | Path, scratch: Path, *, limits: Limits,
                slot: int, max_notebook_bytes: int,
-               caps: SubmissionCaps | None = None) -> SubmissionResult:
+               caps: SubmissionCaps | None = None,
+               options: GradingOptions = DEFAULT_OPTIONS) -> SubmissionResult:
     """Grade the submission file at ``path``; never raises (an executor's unit of work).
 
     Why the catch-all: a bug in the grader must still give this one submission a result (an
@@ -256,7 +267,8 @@ def grade_path(spec: AutograderSpec, path: str | Path, scratch: Path, *, limits:
     """
     try:
         return grade_submission(spec, Submission(Path(path)), scratch, limits=limits, slot=slot,
-                                max_notebook_bytes=max_notebook_bytes, caps=caps)
+                                max_notebook_bytes=max_notebook_bytes, caps=caps,
+                                options=options)
     except Exception as e:
         _log(f"{path}: grader failure: {type(e).__name__}: {e}"[:2000])
         return stopped_result(spec, Stop(Cause.GRADER_FAILURE))

@@ -36,9 +36,10 @@ import types
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from autograder.grading.model import INFRA_KINDS, CaseOutcome, QuestionOutcome
+from autograder.grading.model import INFRA_KINDS, NUMPY_REPR_NOTE, CaseOutcome, QuestionOutcome
 from autograder.grading.otter import case_labels
 from autograder.grading.otter.autograder_zip import QuestionTests
+from autograder.grading.otter.numpy_compat import legacy_scalar_repr, numpy_repr_only
 from autograder.grading.otter.student_view import (
     WITHHELD,  # noqa: F401 - re-exported: the text tests look for
     TwoViews,
@@ -285,6 +286,8 @@ class _Runner(doctest.DocTestRunner):
     kind: str | None = None
     error: str | None = None
     """the student-safe type name of the first exception an example raised"""
+    numpy_repr_only: bool = False
+    """a failure that NumPy 1's scalar repr would have passed"""
 
     def __init__(self, view: TwoViews, **kw: Any) -> None:
         super().__init__(**kw)
@@ -317,6 +320,11 @@ class _Runner(doctest.DocTestRunner):
     def report_failure(self, out: Any, test: Any, example: Any, got: str) -> None:
         if self.kind is None:
             self.kind = "wrong"
+        flags = self.optionflags
+        for flag, on in example.options.items():
+            flags = flags | flag if on else flags & ~flag
+        if numpy_repr_only(example.want, got, flags):
+            self.numpy_repr_only = True
         head = self._failure_header(test, example)
         diff = self._checker.output_difference(example, got, self.optionflags)
         out(head + diff)
@@ -330,10 +338,11 @@ class _Runner(doctest.DocTestRunner):
 
 
 def _run_doctest(name: str, body: str, namespace: Mapping[str, Any], view: TwoViews
-                 ) -> tuple[bool, str, str | None, str | None]:
+                 ) -> tuple[bool, str, str | None, str | None, bool]:
     """``otter.test_files.ok_test.run_doctest`` against a fresh :class:`StudentGlobals`; the
     student's view of the report goes to ``view``. Returns (passed, Otter's text, kind, the
-    student-safe type name of an exception raised)."""
+    student-safe type name of an exception raised, whether the failure is NumPy 2's scalar
+    repr only)."""
     examples = doctest.DocTestParser().parse(body, name)
     test = doctest.DocTest(
         [e for e in examples if isinstance(e, doctest.Example)], {}, name, None, None, body
@@ -346,8 +355,8 @@ def _run_doctest(name: str, body: str, namespace: Mapping[str, Any], view: TwoVi
     with open(os.devnull, "w") as f, contextlib.redirect_stderr(f), contextlib.redirect_stdout(f):
         result = runner.summarize(verbose=True)
     if result.failed == 0:
-        return True, "", None, None
-    return False, out.getvalue(), runner.kind or "wrong", runner.error
+        return True, "", None, None, False
+    return False, out.getvalue(), runner.kind or "wrong", runner.error, runner.numpy_repr_only
 
 
 def _truncate(text: str) -> str:
@@ -414,6 +423,8 @@ class _CaseRun:
     """student-safe type name of the exception that failed the case"""
     test_words: str | None = None
     """the assertion message of a failed exception-format case when the test wrote it literally"""
+    numpy_repr_only: bool = False
+    """a doctest failure that NumPy 1's scalar repr would have passed"""
 
 
 def run_question(
@@ -421,28 +432,35 @@ def run_question(
     namespace: Mapping[str, Any],
     case_timeout: float | None = 60.0,
     tainted: bool = False,
+    numpy_legacy_repr: bool = False,
 ) -> QuestionOutcome:
     """Run every case of ``question`` against ``namespace`` and score it as Otter would.
 
     ``tainted``: hidden cases of this submission have already called student code, which may
     have stashed their arguments; student-produced text in failing public cases is then
     withheld from the student view (see ``student_view``). Every case gets a student-facing
-    name and every failed case a one-line hint (``case_labels``)."""
+    name and every failed case a one-line hint (``case_labels``).
+    ``numpy_legacy_repr``: NumPy prints scalars as NumPy 1 did while the cases run (tests whose
+    expected outputs were recorded under NumPy 1); without it, a case that fails only by NumPy
+    2's scalar repr gets :data:`NUMPY_REPR_NOTE` in its instructor message."""
     from otter.test_files.abstract_test import TestCaseResult
 
     tf = question.make_test_file()
     secrets = _secret_lines(tf)
+    notebook_legacy = _notebook_print_legacy(namespace) if question.ok_format else None
     cases: list[CaseOutcome] = []
     results = []
     for i, tc in enumerate(tf.test_cases):
         view = TwoViews(tainted and not tc.hidden, secrets)
         try:
-            with _time_budget(case_timeout):
+            with _time_budget(case_timeout), legacy_scalar_repr(numpy_legacy_repr,
+                                                                 notebook_legacy):
                 if question.ok_format:
-                    passed, text, kind, error = _run_doctest(f"{tf.name} {i}", tc.body, namespace,
-                                                             view)
+                    passed, text, kind, error, repr_only = _run_doctest(
+                        f"{tf.name} {i}", tc.body, namespace, view)
                     run = _CaseRun(passed, PASSED_MESSAGE if passed else FAILED_PREFIX + "\n" + text,
-                                   FAILED_PREFIX + "\n" + view.student_text, kind, error)
+                                   FAILED_PREFIX + "\n" + view.student_text, kind, error,
+                                   numpy_repr_only=repr_only)
                 else:
                     run = _run_exception_case(tf, tc, namespace, view)
         except TestTimeout as e:
@@ -456,6 +474,8 @@ def run_question(
             public = redacted_message(run.kind, tc.failure_message, run.error)
         else:
             public = _truncate(run.student)
+        if run.numpy_repr_only:  # for the instructor only (public messages are computed above)
+            message += "\n" + NUMPY_REPR_NOTE
         tainted = tainted or bool(tc.hidden)
         results.append(TestCaseResult(test_case=tc, message=message, passed=run.passed))
         cases.append(CaseOutcome(
@@ -477,6 +497,18 @@ def run_question(
                 ))
             break
     return _outcome(question, tf, results, cases, secrets)
+
+
+def _notebook_print_legacy(namespace: Mapping[str, Any]) -> str | None:
+    """The notebook's NumPy ``legacy`` print option (Otter's doctests print with the kernel's
+    options; see ``RemoteNamespace.numpy_print_legacy``); None for a plain mapping."""
+    ask = getattr(namespace, "numpy_print_legacy", None)
+    if ask is None:
+        return None
+    try:
+        return ask()
+    except Exception:  # a dead sandbox: the cases will say so
+        return None
 
 
 def _run_exception_case(tf: Any, tc: Any, namespace: Mapping[str, Any], view: TwoViews

@@ -59,10 +59,15 @@ Notes for callers:
   process's ``sys.stdout`` (for doctest-style tests). Student code sees the arguments a
   hidden test passes to it and may print them: keep that output out of student feedback.
 * Values that cross as data: None/bool/int/float/str/complex/bytes, list/tuple, dicts with
-  str or plain hashable keys, set/frozenset of plain hashables, numeric/bool ndarrays and
-  numpy scalars (exact types only), allow-listed modules (as the grader's own module).
-  Everything else (student objects, functions, generators, pandas objects, subclasses of
-  the above, values larger than ``channel.MAX_FRAME_BYTES``) is a ``RemoteHandle``.
+  str or plain hashable keys, set/frozenset of plain hashables, ndarrays and numpy scalars of
+  numeric/bool/string/datetime dtypes, dates and times, pandas DataFrame/Series/Index and
+  scalars, datascience Tables (``richvalues``; exact types only), allow-listed modules (as
+  the grader's own module). Everything else (student objects, functions, generators, object
+  columns holding them, subclasses of the above, values larger than
+  ``channel.MAX_FRAME_BYTES``) is a ``RemoteHandle``.
+* A forwarded call's changes to the data arguments a test passed are written back into the
+  test's objects (``argsync``); ``namespace.numpy_print_legacy()`` reads the notebook's NumPy
+  ``legacy`` print option.
 
 Threading: one Sandbox is meant to be driven by one thread; a lock serializes the pipe.
 """

@@ -34,7 +34,7 @@ HIDDEN_PACKAGES = ("reference", "autograder")
 """Project packages masked inside the jail (answers and the grader itself)."""
 
 RUNNER_FILES = (("runner.py", "runner.py"), ("channel.py", "mlphys_channel.py"),
-                ("values.py", "mlphys_values.py"))
+                ("values.py", "mlphys_values.py"), ("richvalues.py", "mlphys_richvalues.py"))
 """What is copied into the sandbox: the runner program and the two modules it imports, renamed
 so that nothing in the jail looks like the project's package."""
 

@@ -19,6 +19,7 @@ sandbox API too.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import importlib
 import sys
 import types
@@ -26,7 +27,7 @@ import weakref
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from autograder.grading.sandbox import values
+from autograder.grading.sandbox import argsync, values
 from autograder.grading.sandbox.channel import ProtocolError
 
 if TYPE_CHECKING:
@@ -97,7 +98,7 @@ def remote_error(type_name: str, message: str, module: str, base: str = "") -> R
 class RemoteHandle:
     """An object living in the sandbox (see the module docstring for what is forwarded)."""
 
-    __slots__ = ("_objects", "_id", "_type_name", "_flags", "__weakref__")
+    __slots__ = ("_objects", "_id", "_type_name", "_flags", "_deliveries", "__weakref__")
 
     def __init__(self, objects: RemoteObjects, handle_id: int, type_name: str,
                  flags: frozenset[str]) -> None:
@@ -105,6 +106,7 @@ class RemoteHandle:
         object.__setattr__(self, "_id", handle_id)
         object.__setattr__(self, "_type_name", type_name)
         object.__setattr__(self, "_flags", flags)
+        object.__setattr__(self, "_deliveries", 1)
 
     # -- local, never forwarded -------------------------------------------------------------
     @property
@@ -139,12 +141,13 @@ class RemoteHandle:
     def __del__(self) -> None:
         objects = getattr(self, "_objects", None)
         if objects is not None:
-            objects.release(self._id)
+            objects.release(self._id, self._deliveries)
 
     # -- forwarded to the sandbox -----------------------------------------------------------
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self._objects.request({"op": "call", "h": self._id, "args": list(args),
-                                      "kwargs": kwargs}, encode=("args", "kwargs"))
+                                      "kwargs": kwargs}, encode=("args", "kwargs"),
+                                     arguments=(args, kwargs))
 
     def __iter__(self) -> RemoteHandle:
         result = self._objects.request({"op": "iter", "h": self._id})
@@ -173,6 +176,10 @@ class RemoteHandle:
         return self._objects.request({"op": "getattr", "h": self._id, "name": name})
 
 
+KNOWN_NUMPY_LEGACY = frozenset({"1.13", "1.21", "1.25", "2.1", "2.2"})
+"""Values of NumPy's ``legacy`` print option a notebook's setting is mirrored for."""
+
+
 class RemoteNamespace(Mapping[str, Any]):
     """Lazy view of the student's globals; each lookup reflects the sandbox right now."""
 
@@ -188,6 +195,17 @@ class RemoteNamespace(Mapping[str, Any]):
         if type(name) is not str:
             return False
         return self._objects.request({"op": "has", "name": name}) is True
+
+    def numpy_print_legacy(self) -> str | None:
+        """The notebook's NumPy ``legacy`` print option right now (None if not set).
+
+        Why: Otter runs doctests in the student's kernel, so they print NumPy values with the
+        kernel's print options; a notebook that imports ``datascience`` (Data 8) switches to
+        ``legacy='1.13'``, and its tests' expected outputs were recorded that way. Only this
+        option is mirrored: it selects between NumPy's historical spellings and cannot make
+        different values print alike (precision or ``nanstr`` could, and stay ours)."""
+        value = self._objects.request({"op": "numpy_legacy"})
+        return value if type(value) is str and value in KNOWN_NUMPY_LEGACY else None
 
     def keys(self) -> list[str]:  # type: ignore[override]
         names = self._objects.request({"op": "keys"})
@@ -213,26 +231,38 @@ class RemoteObjects:
         self._output_bytes = output_bytes
         self._handles: weakref.WeakValueDictionary[int, RemoteHandle] = (
             weakref.WeakValueDictionary())
-        self._released: list[int] = []
+        self._released: list[list[int]] = []
 
     def request(self, message: dict[str, Any], encode: tuple[str, ...] = (),
-                missing_key: str | None = None) -> Any:
-        """One forwarded operation: the ``encode`` fields of ``message`` are a test's values."""
+                missing_key: str | None = None,
+                arguments: tuple[tuple[Any, ...], dict[str, Any]] | None = None) -> Any:
+        """One forwarded operation: the ``encode`` fields of ``message`` are a test's values;
+        ``arguments``: the test's own argument objects of a call, which receive what the call
+        did to them (see ``argsync``)."""
 
         def prepare(outgoing: dict[str, Any]) -> None:
             for key in encode:
                 outgoing[key] = self._encode_arg(outgoing[key])
 
         def interpret(reply: dict[str, Any]) -> Any:
+            if "mut" in reply:
+                self._apply_mutations(reply["mut"], arguments)
             return self._reply_value(reply, missing_key)
 
         return self._sandbox.request(message, prepare, interpret)
 
-    def release(self, handle_id: int) -> None:
-        """A RemoteHandle was garbage-collected: tell the runner with the next request."""
-        self._released.append(handle_id)
+    def release(self, handle_id: int, deliveries: int) -> None:
+        """A RemoteHandle was garbage-collected: tell the runner with the next request how
+        many deliveries of that id it accounted for.
 
-    def take_released(self) -> list[int]:
+        Why counts: the garbage collector may destroy a handle while a reply that delivers the
+        same object again is being decoded; the runner has counted both deliveries and keeps the
+        object until both are released, so the new handle stays valid (before, the late release
+        of the old one made the runner forget the object under the new one: ``len(handle)``
+        then failed at random, depending on when the collector ran)."""
+        self._released.append([handle_id, deliveries])
+
+    def take_released(self) -> list[list[int]]:
         """Handle ids to piggy-back on the next request (and forget here)."""
         released, self._released = self._released, []
         return released
@@ -242,7 +272,29 @@ class RemoteObjects:
         if handle is None:
             handle = RemoteHandle(self, handle_id, type_name, flags)
             self._handles[handle_id] = handle
+        else:  # one more delivery of a live handle: it releases them all when it goes
+            object.__setattr__(handle, "_deliveries", handle._deliveries + 1)
         return handle
+
+    def _apply_mutations(self, changes: Any,
+                         arguments: tuple[tuple[Any, ...], dict[str, Any]] | None) -> None:
+        """Write a call's changes to its arguments into the test's objects, in place."""
+        if arguments is None or type(changes) is not list:
+            raise ProtocolError("unexpected argument changes")
+        args, kwargs = arguments
+        for change in changes:
+            if type(change) is not list or len(change) != 2:
+                raise ProtocolError("malformed argument change")
+            where, encoded = change
+            if type(where) is int and 0 <= where < len(args):
+                target = args[where]
+            elif type(where) is str and where in kwargs:
+                target = kwargs[where]
+            else:
+                raise ProtocolError("argument change for an argument that was not passed")
+            new = values.decode_value(encoded, self._make_handle, _import_allowed)
+            with contextlib.suppress(Exception):  # else the test's object keeps its contents
+                argsync.assign_in_place(target, new)
 
     def _encode_arg(self, value: Any) -> Any:
         """Arguments of forwarded calls: plain data or handles of THIS sandbox."""

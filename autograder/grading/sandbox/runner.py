@@ -21,8 +21,12 @@ What it does, in order:
 
 Messages (trusted -> runner): ``cell{source}``, ``resume``, ``get{name}``, ``has{name}``,
 ``keys``, ``call{h,args,kwargs}``, ``getattr{h,name}``, ``getitem{h,key}``, ``len{h}``,
-``iter{h}``, ``next{h}``, ``ping``; every request and cell carries ``seq``, echoed in its
-reply; any request may carry ``rel`` (handle ids the trusted side dropped).
+``iter{h}``, ``next{h}``, ``numpy_legacy``, ``ping``; every request and cell carries ``seq``, echoed in its
+reply; any request may carry ``rel``: ``[handle id, deliveries]`` pairs the trusted side
+dropped (a handle is sent once per delivery and forgotten only when every delivery has been
+released, so a release that crosses a new delivery of the same object cannot drop it). A
+``call`` reply may carry ``mut``: ``[[position or keyword, new value], ...]`` for the
+plain-data arguments the call modified.
 Runner -> trusted: ``hello``, ``check{q}``, ``cell_done{status,error,output}``,
 ``ok{value,out}``, ``raise{type,module,message,base,out}``, ``stop{out}``, ``missing``.
 
@@ -179,6 +183,7 @@ class State:
         self.cell_seq: Any = None
         self.handles: dict[int, Any] = {}
         self.handle_ids: dict[int, tuple[int, Any]] = {}
+        self.deliveries: dict[int, int] = {}
         self.next_handle = 1
         self.drain_fd = -1
         self.log_fd = -1
@@ -398,7 +403,8 @@ def send(state: State, message: dict[str, Any]) -> None:
 
 
 def handle_tag(state: State, obj: Any) -> dict[str, Any]:
-    """Register ``obj`` in the handle table (one id per live object) and describe it."""
+    """Register ``obj`` in the handle table (one id per live object), count this delivery
+    and describe it."""
     entry = state.handle_ids.get(id(obj))
     if entry is not None and entry[1] is obj:
         handle_id = entry[0]
@@ -407,6 +413,7 @@ def handle_tag(state: State, obj: Any) -> dict[str, Any]:
         state.next_handle += 1
         state.handles[handle_id] = obj
         state.handle_ids[id(obj)] = (handle_id, obj)
+    state.deliveries[handle_id] = state.deliveries.get(handle_id, 0) + 1
     return {"$": "handle", "id": handle_id, "type": _type_name(obj), "flags": _flags(obj)}
 
 
@@ -594,13 +601,13 @@ def _call(obj: Any, args: Any, kwargs: Any) -> Any:
 def handle_request(state: State, message: dict[str, Any]) -> dict[str, Any]:
     """Answer one namespace/remote-object request."""
     op = message["op"]
-    for handle_id in message.get("rel") or ():
-        if type(handle_id) is int:
-            obj = state.handles.pop(handle_id, None)
-            if obj is not None:
-                state.handle_ids.pop(id(obj), None)
+    for entry in message.get("rel") or ():
+        if type(entry) is list and len(entry) == 2 and all(type(n) is int for n in entry):
+            release(state, entry[0], entry[1])
     if op == "ping":
         return {"op": "ok", "value": None, "out": ""}
+    if op == "numpy_legacy":
+        return {"op": "ok", "value": numpy_print_legacy(), "out": ""}
     namespace = state.shell.user_ns
     if op == "keys":
         hidden = state.shell.user_ns_hidden
@@ -620,9 +627,15 @@ def handle_request(state: State, message: dict[str, Any]) -> dict[str, Any]:
         return {"op": "raise", "type": "ReferenceError", "module": "builtins",
                 "message": "unknown or released remote handle", "out": ""}
     if op == "call":
-        args = decode(state, message.get("args", []))
-        kwargs = decode(state, message.get("kwargs", {"$": "dict", "v": {}}))
-        return call_user(state, _call, target, args, kwargs)
+        raw_args = message.get("args", [])
+        raw_kwargs = message.get("kwargs", {"$": "dict", "v": {}})
+        args = decode(state, raw_args)
+        kwargs = decode(state, raw_kwargs)
+        reply = call_user(state, _call, target, args, kwargs)
+        changed = changed_arguments(state, raw_args, args, raw_kwargs, kwargs)
+        if changed:
+            reply["mut"] = changed
+        return reply
     if op == "getattr":
         return call_user(state, _getattr_public, target, message.get("name"))
     if op == "getitem":
@@ -635,6 +648,59 @@ def handle_request(state: State, message: dict[str, Any]) -> dict[str, Any]:
         return call_user(state, next, target)
     return {"op": "raise", "type": "ValueError", "module": "builtins",
             "message": f"unknown request {op!r}", "out": ""}
+
+
+def numpy_print_legacy() -> Any:
+    """NumPy's ``legacy`` print option in this kernel (``'1.13'`` once the notebook imported
+    ``datascience``, for instance), or False."""
+    np = sys.modules.get("numpy")
+    try:
+        legacy = np.get_printoptions().get("legacy", False) if np is not None else False
+    except Exception:
+        return False
+    return legacy if type(legacy) is str else False
+
+
+def release(state: State, handle_id: int, count: int) -> None:
+    """The trusted side dropped ``count`` deliveries of a handle; forget it after the last."""
+    left = state.deliveries.get(handle_id, 0) - count
+    if left > 0:
+        state.deliveries[handle_id] = left
+        return
+    state.deliveries.pop(handle_id, None)
+    obj = state.handles.pop(handle_id, None)
+    if obj is not None:
+        state.handle_ids.pop(id(obj), None)
+
+
+_UNCHANGEABLE_TAGS = frozenset({"complex", "bytes", "slice", "module", "handle", "frozenset",
+                                "nps"})
+
+
+def changed_arguments(state: State, raw_args: Any, args: Any, raw_kwargs: Any,
+                      kwargs: Any) -> list[list[Any]]:
+    """``[[position or keyword, new encoding], ...]`` for the arguments that arrived as data and
+    no longer encode as they arrived (the student function modified them in place). Scalars and
+    other immutable values are not even compared; an unchanged argument costs one encoding here
+    and nothing on the pipe."""
+    pairs: list[tuple[Any, Any, Any]] = []
+    if type(raw_args) is list and type(args) is list and len(raw_args) == len(args):
+        pairs += [(i, raw, value) for i, (raw, value) in enumerate(zip(raw_args, args, strict=True))]
+    raw_map = raw_kwargs.get("v") if type(raw_kwargs) is dict else None
+    if type(raw_map) is dict and type(kwargs) is dict:
+        pairs += [(key, raw_map[key], kwargs[key]) for key in raw_map if key in kwargs]
+    changed = []
+    for where, raw, value in pairs:
+        if type(raw) is not list and (type(raw) is not dict
+                                      or raw.get("$") in _UNCHANGEABLE_TAGS):
+            continue  # a JSON scalar or an immutable value
+        try:
+            now = values.encode_value(value, lambda o: handle_tag(state, o), _module_name)
+        except Exception:  # too big now, or unreadable: the test keeps what it passed
+            continue
+        if now != raw:
+            changed.append([where, now])
+    return changed
 
 
 def _getitem(obj: Any, key: Any) -> Any:

@@ -103,8 +103,12 @@ class Sandbox:
     """One isolated runner process holding one student's notebook state."""
 
     def __init__(self, scratch_dir: Path, limits: Limits = DEFAULT_LIMITS, slot: int = 0,
-                 preload: Sequence[str] = ("numpy",), mode: str = "auto") -> None:
+                 preload: Sequence[str] = ("numpy",), mode: str = "auto",
+                 site_dirs: Sequence[str] | None = None) -> None:
         self.scratch_dir = Path(scratch_dir).resolve()
+        self.site_dirs = list(site_dirs) if site_dirs else None
+        """the runner's site-packages dirs (default: the grader's); an autograder's environment
+        built by ``--install-requirements`` comes first"""
         self.limits = limits
         self.slot = int(slot)
         self.preload = tuple(preload)
@@ -191,7 +195,7 @@ class Sandbox:
         home = jail.JAIL_HOME if jailed else str(self.scratch_dir)
         runner_cfg = {"fds": [to_r, from_w], "output_bytes": self.limits.output_bytes,
                       "preload": list(self.preload), "mplcache": f"{runner_code}/mplcache",
-                      "site_dirs": host.runner_site_dirs(),
+                      "site_dirs": self.site_dirs or host.runner_site_dirs(),
                       "hidden": [os.path.join(host.PROJECT_ROOT, n)
                                  for n in host.HIDDEN_PACKAGES]}
         cfg = jail.JailConfig(
@@ -201,7 +205,7 @@ class Sandbox:
             env=host.runner_env(home), scratch=str(self.scratch_dir), code_dir=code_dir,
             root_dir=os.path.join(self._runtime, "root"), workdir=home,
             lifeline_fd=life_r, keep_fds=[to_r, from_w], rlimits=self._rlimits(),
-            uid=self.uid, gid=self.uid, ro_paths=host.ro_paths(), hide_paths=host.hide_paths(),
+            uid=self.uid, gid=self.uid, ro_paths=self._ro_paths(), hide_paths=host.hide_paths(),
             disk_bytes=self.limits.disk_bytes, disk_inodes=self.limits.disk_inodes,
             cgroup_procs=[] if self._cgroup is None else self._cgroup.procs_files,
             outer_uid=os.getuid(), outer_gid=os.getgid())
@@ -226,6 +230,15 @@ class Sandbox:
         self._channel = Channel(from_r, to_w, exit_fd=self._pidfd, on_exit=self._died)
         self._finalizer = weakref.finalize(self, _emergency_cleanup, self._keeper,
                                            life_w, self._runtime)
+
+    def _ro_paths(self) -> list[str]:
+        """The system trees, plus the extra site dirs that are not inside one of them."""
+        paths = host.ro_paths()
+        for directory in self.site_dirs or ():
+            real = os.path.realpath(directory)
+            if not any(real == p or real.startswith(p.rstrip("/") + "/") for p in paths):
+                paths = [*paths, real]
+        return paths
 
     def _startup_failure(self, exc: BaseException) -> str:
         """Why the runner never said hello (tail of the keeper's log)."""

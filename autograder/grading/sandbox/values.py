@@ -13,10 +13,14 @@ side keep a subclass with a rigged ``__eq__`` from passing as plain data.
 * ``dict`` with ``str`` keys -> ``{"$": "dict", "v": {...}}`` (always tagged, so a student's
   dict can never be mistaken for a tag);
 * ``complex`` -> ``{"$": "complex", "re": float, "im": float}``;
-* ``numpy.ndarray`` of dtype kind b/i/u/f/c -> ``{"$": "nd", "npy": base64 NPY}`` (written
-  and read with ``allow_pickle=False``; the NPY header is checked against the data length
-  before anything is allocated);
-* numpy scalars of those kinds -> ``{"$": "nps", "npy": ...}`` (a 0-d array);
+* ``numpy.ndarray`` of a plain dtype (bool, integer, float, complex, ``datetime64``,
+  ``timedelta64``, ``str_``, ``bytes_``) -> ``{"$": "nd", "npy": base64 NPY}`` (written and
+  read with ``allow_pickle=False``; the NPY header is checked against the data length before
+  anything is allocated);
+* numpy scalars of those dtypes -> ``{"$": "nps", "npy": ...}`` (a 0-d array);
+* dates and times, pandas objects (``Series``, ``DataFrame``, ``Index``, ``Timestamp``...) and
+  ``datascience.Table`` -> ``{"$": "x", "v": {...}}`` (see ``richvalues``: real objects of the
+  same types on the other side, or a handle when their contents are not data);
 * ``slice`` of ints/None -> ``{"$": "slice", "v": [start, stop, step]}``;
 * ``set``/``frozenset`` of hashable plain values -> ``{"$": "set"|"frozenset", "v": [...]}``;
 * ``dict`` with other hashable plain keys -> ``{"$": "map", "v": [[key, value], ...]}``;
@@ -29,8 +33,8 @@ Anything else is a ``ProtocolError``. Nesting depth, item counts and sizes are c
 frame limits come from ``channel``).
 
 This module is also copied verbatim into the sandbox (as ``mlphys_values.py``, next to
-``mlphys_channel.py``), so it depends only on the standard library, ``channel`` and, lazily,
-on NumPy.
+``mlphys_channel.py`` and ``mlphys_richvalues.py``), so it depends only on the standard
+library, ``channel``, ``richvalues`` and, lazily, on NumPy and pandas.
 """
 
 from __future__ import annotations
@@ -44,8 +48,14 @@ from typing import Any
 
 if __package__:  # imported from the package (the trusted side, tests)
     from .channel import MAX_FRAME_BYTES, MAX_ITEMS, ProtocolError
+    from .richvalues import DATETIME_TYPES, UTC, NotData, RichValueError
+    from .richvalues import decode as decode_rich
+    from .richvalues import encode as encode_rich
 else:  # inside the sandbox: the copies sit side by side as top-level modules
     from mlphys_channel import MAX_FRAME_BYTES, MAX_ITEMS, ProtocolError
+    from mlphys_richvalues import DATETIME_TYPES, UTC, NotData, RichValueError
+    from mlphys_richvalues import decode as decode_rich
+    from mlphys_richvalues import encode as encode_rich
 
 # Student code shares the runner's process and may rebind ``builtins.len`` & co. Module-level
 # copies of the built-ins used here keep this code working whatever the student does to them.
@@ -83,10 +93,14 @@ MODULE_ALLOWLIST = frozenset(
 
 NUMERIC_KINDS = frozenset("biufc")
 
+PLAIN_KINDS = frozenset("biufcmMSU")
+"""NumPy dtype kinds that cross as NPY data: numbers, bools, datetimes, timedeltas, strings."""
+
 TAGS = frozenset({"tuple", "dict", "complex", "nd", "nps", "slice", "module", "handle", "set",
-                  "frozenset", "map", "bytes"})
+                  "frozenset", "map", "bytes", "x"})
 
 HASHABLE_KEYS = (type(None), bool, int, float, str, complex, bytes)
+_UTC_TYPE = type(UTC)
 """Exact types allowed as set members / map keys (plus tuples and frozensets of them)."""
 
 
@@ -129,16 +143,25 @@ def is_numeric_dtype(dtype: Any) -> bool:
             and dtype.fields is None and dtype.subdtype is None)
 
 
+def is_plain_dtype(dtype: Any) -> bool:
+    """A dtype whose NPY bytes are data only: numbers, bools, datetime64/timedelta64, fixed
+    width strings; no objects, no fields, no sub-arrays."""
+    return (dtype.kind in PLAIN_KINDS and not dtype.hasobject
+            and dtype.fields is None and dtype.subdtype is None)
+
+
 def array_to_b64(array: Any) -> str:
-    """NPY bytes of a numeric array, base64 text (``allow_pickle=False``)."""
+    """NPY bytes of an array of a plain dtype, base64 text (``allow_pickle=False``)."""
     np = _numpy()
+    if not is_plain_dtype(array.dtype):
+        raise TypeError(f"dtype {array.dtype} cannot cross as data")
     buffer = io.BytesIO()
     np.save(buffer, array, allow_pickle=False)
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def array_from_b64(text: Any) -> Any:
-    """Decode base64 NPY into a numeric ndarray, validating before allocating.
+    """Decode base64 NPY into an ndarray of a plain dtype, validating before allocating.
 
     Why the manual header check: ``np.load`` on a byte buffer allocates the array announced
     by the header before reading the data, so a lying header could ask for terabytes.
@@ -158,8 +181,8 @@ def array_from_b64(text: Any) -> Any:
             shape, fortran, dtype = npy_format.read_array_header_2_0(stream)
         else:
             raise ProtocolError(f"unsupported NPY version {version}")
-        if not is_numeric_dtype(dtype):
-            raise ProtocolError(f"array dtype {dtype} is not plain numeric")
+        if not is_plain_dtype(dtype):
+            raise ProtocolError(f"array dtype {dtype} is not a plain dtype")
         count = 1
         for dim in shape:
             count *= int(dim)
@@ -171,8 +194,8 @@ def array_from_b64(text: Any) -> Any:
         raise
     except Exception as exc:  # any parse failure of untrusted bytes is a protocol error
         raise ProtocolError(f"bad array payload: {type(exc).__name__}: {exc}") from None
-    if type(array) is not np.ndarray or not is_numeric_dtype(array.dtype):
-        raise ProtocolError("array payload did not decode to a numeric ndarray")
+    if type(array) is not np.ndarray or not is_plain_dtype(array.dtype):
+        raise ProtocolError("array payload did not decode to a plain ndarray")
     return array
 
 
@@ -211,7 +234,7 @@ _TAG_KEYS = {
     "tuple": {"$", "v"}, "dict": {"$", "v"}, "complex": {"$", "re", "im"}, "nd": {"$", "npy"},
     "nps": {"$", "npy"}, "slice": {"$", "v"}, "module": {"$", "name"},
     "handle": {"$", "id", "type", "flags"}, "set": {"$", "v"}, "frozenset": {"$", "v"},
-    "map": {"$", "v"}, "bytes": {"$", "b64"},
+    "map": {"$", "v"}, "bytes": {"$", "b64"}, "x": {"$", "v"},
 }
 
 
@@ -222,7 +245,26 @@ def _is_plain_hashable(value: Any, depth: int = 0) -> bool:
         return True
     if kind in (tuple, frozenset) and depth < 8:
         return all(_is_plain_hashable(item, depth + 1) for item in value)
-    return False
+    if kind in DATETIME_TYPES and (
+            getattr(value, "tzinfo", None) is None or type(value.tzinfo) is _UTC_TYPE):
+        return True  # dates and naive or fixed-offset times: hashed by C code
+    np = _numpy()
+    return np is not None and isinstance(value, np.generic) and kind.__module__ == "numpy"
+
+
+def _no_handles(handle_id: int, type_name: str, flags: frozenset[str]) -> Any:
+    raise ProtocolError("a remote handle inside a data value")
+
+
+def _decode_rich(value: Any, resolve_module: Callable[[str], Any], depth: int) -> Any:
+    """A date, pandas object or Table; its parts are plain data (never handles)."""
+    def item(part: Any) -> Any:
+        return decode_value(part, _no_handles, resolve_module, depth + 1)
+
+    try:
+        return decode_rich(value, item, array_from_b64)
+    except RichValueError as exc:
+        raise ProtocolError(f"bad value: {str(exc)[:200]}") from None
 
 
 def _decode_tagged(tag: str, obj: dict[str, Any],
@@ -268,6 +310,8 @@ def _decode_tagged(tag: str, obj: dict[str, Any],
         if type(re_) not in (int, float) or type(im_) not in (int, float):
             raise ProtocolError("complex parts must be numbers")
         return complex(re_, im_)
+    if tag == "x":
+        return _decode_rich(value, resolve_module, depth)
     if tag == "nd":
         return array_from_b64(obj["npy"])
     if tag == "nps":
@@ -359,6 +403,9 @@ def encode_value(obj: Any,
     encoded = _encode_numpy(obj, budget)
     if encoded is not None:
         return encoded
+    encoded = _encode_rich(obj, handle_for, budget, depth)
+    if encoded is not None:
+        return encoded
     name = module_name(obj)
     if name is not None:
         return {"$": "module", "name": name}
@@ -366,16 +413,43 @@ def encode_value(obj: Any,
 
 
 def _encode_numpy(obj: Any, budget: _Budget) -> dict[str, Any] | None:
-    """Encode exact ndarrays and numpy scalars of numeric dtype; None for anything else."""
+    """Encode exact ndarrays and numpy scalars of plain dtypes; None for anything else."""
     np = _numpy()
     if np is None:
         return None
     kind = type(obj)
-    if kind is np.ndarray and is_numeric_dtype(obj.dtype):
+    if kind is np.ndarray and is_plain_dtype(obj.dtype):
         budget.spend(1, int(obj.nbytes) * 4 // 3 + 200)
         return {"$": "nd", "npy": array_to_b64(obj)}
     if (isinstance(obj, np.generic) and kind.__module__ == "numpy"
-            and is_numeric_dtype(obj.dtype)):
+            and is_plain_dtype(obj.dtype)):
         budget.spend(1, 300)
         return {"$": "nps", "npy": array_to_b64(np.asarray(obj))}
+    return None
+
+
+def _refuse(obj: Any) -> dict[str, Any]:
+    raise NotData(type(obj).__name__)
+
+
+def _encode_rich(obj: Any, handle_for: Callable[[Any], dict[str, Any]], budget: _Budget,
+                 depth: int) -> dict[str, Any] | None:
+    """Dates, pandas objects and Tables as data; a handle when their contents are not data
+    (or when the object's own code fails while being read); None for other types."""
+    def item(part: Any) -> Any:
+        return encode_value(part, _refuse, _no_module, budget, depth + 1)
+
+    def array(values: Any) -> str:
+        budget.spend(1, int(values.nbytes) * 4 // 3 + 200)
+        return array_to_b64(values)
+
+    try:
+        return encode_rich(obj, item, array)
+    except TooBigError:
+        raise
+    except Exception:  # NotData, or reading the object failed: it stays where it is
+        return handle_for(obj)
+
+
+def _no_module(obj: Any) -> None:
     return None
