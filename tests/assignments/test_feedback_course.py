@@ -51,6 +51,20 @@ def secret_lines(autograder_zip: Path) -> list[str]:
     return secrets
 
 
+def docstring_names(autograder_zip: Path) -> dict[tuple[str, str], str | None]:
+    """(question, Otter's case name) -> the first line of the case function's docstring (None
+    without one), read from the test file's text: Otter collects the cases in definition order."""
+    spec = load_autograder(autograder_zip)
+    out = {}
+    for q in spec.questions:
+        cases = q.make_test_file().test_cases
+        functions = case_labels.test_functions(q.source)
+        assert len(functions) == len(cases), q.name
+        for tc, fn in zip(cases, functions, strict=True):
+            out[(q.name, str(tc.name))] = fn.doc
+    return out
+
+
 def failure_messages(autograder_zip: Path) -> dict[tuple[str, str], str | None]:
     """(question, Otter's case name) -> the case's failure_message, read by Otter's parser."""
     spec = load_autograder(autograder_zip)
@@ -84,6 +98,7 @@ def graded(built, tmp_path_factory):
 def test_every_lost_point_has_a_name_and_a_hint(graded):
     built, root, _, _ = graded
     written = failure_messages(built.autograder_zip)
+    named = docstring_names(built.autograder_zip)
     feedback = {Path(f.path).stem: f for f in read_feedback(root / "graded")}
     assert feedback["honest"].total == feedback["honest"].possible > 0
     assert feedback["handout"].total == 0
@@ -97,6 +112,11 @@ def test_every_lost_point_has_a_name_and_a_hint(graded):
             assert stem.rsplit("-", 1)[1] in {q.name for q, _ in lost}
         for q, case in lost:
             assert case.title and case.hint, (stem, q.name, case.name)
+            doc = named[(q.name, case.name)]
+            if doc:  # the name written with the test
+                assert case.title == doc, (stem, case)
+            else:
+                assert not case.title.startswith("test_"), (stem, case)
             if not case.hidden:
                 continue
             author = written[(q.name, case.name)]
