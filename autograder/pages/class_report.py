@@ -185,6 +185,20 @@ def write_class_report(
         body.append(_table(["student", "status", "score"],
                            [[label(Path(s.path).stem), html.escape(s.grading_status), f"{s.total:g}"]
                             for s in incomplete]))
+    checked = [(Path(s.path).stem, s.identity) for s in subs if s.identity is not None]
+    odd_ids = [(stem, c) for stem, c in checked if c.flagged or c.status == "unread"]
+    if checked:
+        body.append("<h2>Identity mismatches</h2>")
+        body.append(
+            f"<p>{len(checked)} submissions graded against their submitter's own quiz variant "
+            f"(the LMS's identity, not the notebook's <code>student_id</code>); "
+            f"{len(odd_ids)} to follow up.</p>")
+        if odd_ids:
+            body.append(_table(
+                ["student", "check", "notebook's student_id", "graded as", "source"],
+                [[label(stem), html.escape(c.status), html.escape(", ".join(c.notebook_ids)),
+                  html.escape(c.graded_as or "(not graded)"), html.escape(c.why or c.source)]
+                 for stem, c in odd_ids]))
     body.append("<h2>Outliers</h2>")
     body.append(_table(["student", "score", "why"], [[label(k), f"{v:g}", html.escape(w)] for k, v, w in odd])
                 if odd else "<p>None: no score is far below the rest of the class.</p>")

@@ -101,6 +101,8 @@ def feedback_html(assignment: str, sub: SubmissionFeedback, who: Who) -> str:
     late = ("<p class='warn'>Submitted after the due date (see the course's late policy).</p>"
             if who.late else "")
     file_line = f" · file <code>{html.escape(who.original_name)}</code>" if who.original_name else ""
+    if sub.identity is not None and sub.identity.flagged:
+        late += f"<p class='warn identity'>{html.escape(sub.identity.student_notice())}</p>"
     body = (
         f"<h1>{html.escape(assignment)}: feedback</h1>"
         f"<p><b>{html.escape(who.name)}</b>{file_line}</p>{late}"

@@ -12,11 +12,9 @@ from __future__ import annotations
 import dataclasses
 import fcntl
 import hashlib
-import os
 import sys
-import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,16 +22,27 @@ from typing import Any
 from autograder.grading.batch.gradebook import GRADEBOOK_FILE, Gradebook
 from autograder.grading.batch.outputs import CSV_FILE, submission_ids, write_outputs
 from autograder.grading.causes import Stop
-from autograder.grading.executors.local import WorkerConfig, WorkerPool
+from autograder.grading.executors.base import (
+    Event,
+    Executor,
+    Finished,
+    GradingJob,
+    GradingTask,
+    Lost,
+    Started,
+)
+from autograder.grading.executors.local import LocalExecutor
 from autograder.grading.model import (
     COMPLETED,
     NUMPY_REPR_NOTE,
     GradingOptions,
     Limits,
     SubmissionResult,
+    Submitter,
 )
 from autograder.grading.otter.autograder_zip import AutograderSpec, load_autograder
 from autograder.grading.otter.grade_one import stopped_result
+from autograder.grading.otter.identity_binding import annotate_results
 from autograder.grading.otter.results_json import results_json
 from autograder.grading.otter.submission_caps import SubmissionCaps
 from autograder.grading.otter.submissions import DEFAULT_MAX_NOTEBOOK_BYTES, discover
@@ -124,13 +133,17 @@ def grade_batch(
     progress: bool = True,
     caps: SubmissionCaps | None = None,
     grader_memory_bytes: int | None = None,
+    submitter_of: Callable[[Path], Submitter] | None = None,
     numpy_legacy_repr: bool = False,
     install_requirements: bool = False,
     ignore_requirements: bool = False,
+    executor: Executor | None = None,
 ) -> BatchSummary:
     """Grade ``submissions`` (files or directories) with ``autograder_zip`` into ``out_dir``.
 
-    Writes ``final_grades.csv``, ``results/<id>.json`` and ``gradebook.sqlite`` there. Raises
+    Writes ``final_grades.csv``, ``results/<id>.json`` and ``gradebook.sqlite`` there. The
+    grading itself runs on ``executor`` (default: ``LocalExecutor(jobs)``, worker processes on
+    this machine; ``executors.dask.DaskExecutor`` grades on a Dask cluster). Raises
     ``AutograderZipError`` (bad zip), ``FileNotFoundError`` (missing submission path) or
     :class:`BatchError` (nothing to grade, directory in use) for user mistakes; one
     submission's failure never raises: it becomes that submission's status.
@@ -139,6 +152,11 @@ def grade_batch(
     ``SubmissionCaps``' defaults); ``grader_memory_bytes``: memory of each grading worker.
     A submission whose grading failed for the grader's own reasons gets a row, but its attempt
     is not final: the next run grades it again.
+
+    ``submitter_of(path)``: who handed the submission in, as the LMS says (an identity source:
+    ``autograder.identity``). Used for autograders that declare a quiz identity: their tests
+    see the submitter's identity, not the notebook's ``student_id``. A result graded for
+    another submitter (or without one) is not current: the submission is graded again.
 
     The zip's requirements (``environment.yml``/``requirements.txt``) are compared with the
     sandboxes' environment first: a :class:`BatchError` lists what is missing, unless
@@ -168,20 +186,25 @@ def grade_batch(
         raise BatchError(f"another 'mlphys grade' is using {out}") from None
     if limits is None:
         limits = _default_limits(timeout, cell_timeout)
-    jobs = jobs or os.cpu_count() or 1
+    if executor is None:
+        executor = LocalExecutor(jobs)
     gb = Gradebook(out / GRADEBOOK_FILE)
-    scratch = Path(tempfile.mkdtemp(prefix="mlphys-grade-"))
-    os.chmod(scratch, 0o711)  # traversable by a basic-mode slot uid, listable by nobody
     try:
-        run_id = gb.start_run(str(spec.path), spec.sha256, jobs, len(subs))
+        run_id = gb.start_run(str(spec.path), spec.sha256, executor.parallelism, len(subs))
         paths = [str(s.path) for s in subs]
         ids = submission_ids(paths)
         batch: list[tuple[str, str, str]] = []
         todo: list[tuple[str, str]] = []
+        binds = submitter_of is not None and spec.identity_column is not None
+        submitters = {p: submitter_of(Path(p)).to_dict() if binds else None for p in paths}
         for p in paths:
             sha = sha256_file(p)
             batch.append((p, sha, ids[p]))
-            if gb.done_attempt(p, sha, spec.sha256) is None:
+            done = gb.done_attempt(p, sha, spec.sha256)
+            if done is not None and not gb.same_submitter(done, submitters[p]):
+                gb.retire_attempt(done["id"])  # graded for another submitter: grade again
+                done = None
+            if done is None:
                 todo.append((p, sha))
         skipped = len(subs) - len(todo)
         bar = _Progress(len(todo), enabled=progress)
@@ -192,15 +215,19 @@ def grade_batch(
         incomplete = 0
 
         def started(key: str, path: str, pid: int | None) -> None:
-            attempts[key] = gb.begin_attempt(run_id, path, ids[path], shas[path], spec.sha256, pid)
+            if key in attempts:  # tried again after its worker was lost
+                gb.interrupt_attempt(attempts[key])
+            attempts[key] = gb.begin_attempt(run_id, path, ids[path], shas[path], spec.sha256, pid,
+                                             submitters[path])
 
         def record(key: str, path: str, result: SubmissionResult) -> None:
             nonlocal incomplete
-            json_dict = results_json(result, spec.config, spec.question_visibility)
+            payload = annotate_results(
+                results_json(result, spec.config, spec.question_visibility), result.identity)
             if result.final:
-                gb.finish_attempt(attempts.pop(key), result, json_dict)
+                gb.finish_attempt(attempts.pop(key), result, payload)
             else:  # the grader's failure: shown, but regraded by the next run
-                gb.fail_attempt(attempts.pop(key), result, json_dict)
+                gb.fail_attempt(attempts.pop(key), result, payload)
             results[path] = result.total
             for question in result.questions:
                 n = sum(NUMPY_REPR_NOTE in case.message for case in question.cases if not case.passed)
@@ -211,24 +238,30 @@ def grade_batch(
             bar.advance(Path(path).name, f"{result.total:g}/{result.possible:g} "
                                          f"({result.grading_status[:60]})")
 
-        def finished(key: str, path: str, result: dict[str, Any]) -> None:
-            record(key, path, SubmissionResult.from_dict(result))
-
         def lost(key: str, path: str, why: Stop) -> None:
             record(key, path, stopped_result(spec, why))
 
-        cfg = WorkerConfig(
-            autograder_path=str(spec.path), autograder_sha256=zip_sha256,
-            limits=dataclasses.asdict(limits), scratch_root=str(scratch),
-            max_notebook_bytes=max_notebook_bytes, options=dataclasses.asdict(options),
-            caps=dataclasses.asdict(caps or SubmissionCaps(max_notebook_bytes=max_notebook_bytes)),
-            **({} if grader_memory_bytes is None else
-               {"grader_memory_bytes": int(grader_memory_bytes)}),
-        )
+        def on_event(event: Event) -> None:
+            # the key of a task is its submission path
+            if isinstance(event, Started):
+                started(event.key, event.key, event.pid)
+            elif isinstance(event, Finished):
+                if event.key not in attempts:  # an executor that reports only results
+                    started(event.key, event.key, None)
+                record(event.key, event.key, event.result)
+            elif isinstance(event, Lost):
+                if event.key not in attempts:
+                    started(event.key, event.key, None)
+                lost(event.key, event.key, event.stop)
+
+        job = GradingJob(
+            autograder_path=str(spec.path), autograder_sha256=zip_sha256, limits=limits,
+            max_notebook_bytes=max_notebook_bytes,
+            caps=caps or SubmissionCaps(max_notebook_bytes=max_notebook_bytes),
+            grader_memory_bytes=grader_memory_bytes, options=options)
         try:
-            if todo:
-                pool = WorkerPool(min(jobs, len(todo)), cfg)
-                pool.run(iter([(p, p) for p, _ in todo]), started, finished, lost)
+            executor.run(job, [GradingTask(key=p, path=p, sha256=sha, submitter=submitters[p])
+                               for p, sha in todo], on_event)
         finally:
             bar.close()
         rows = write_outputs(out, gb, spec, batch)
@@ -241,12 +274,6 @@ def grade_batch(
         )
     finally:
         gb.close()
-        from autograder.grading.sandbox.untrusted_tree import remove_tree
-
-        try:  # any depth, symlinks never followed; a leftover is reported, never a traceback
-            remove_tree(scratch)
-        except OSError as e:
-            print(f"[mlphys grade] could not remove {scratch}: {e}", file=sys.stderr)
         lock.close()
 
 

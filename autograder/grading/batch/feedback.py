@@ -10,11 +10,13 @@ values and the student's own exception text for hidden tests are never part of t
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from autograder.grading.batch.gradebook import GradebookReader
+from autograder.grading.model import IdentityCheck
 from autograder.grading.otter import case_labels
 
 
@@ -70,6 +72,9 @@ class SubmissionFeedback:
     graded_at: float
     attempts: int
     questions: tuple[QuestionFeedback, ...] = field(default=())
+    identity: IdentityCheck | None = None
+    """for a quiz graded against the submitter's identity: what the grader found (a flagged
+    check: the notebook's ``student_id`` is not the submitter's, or the owner is unknown)"""
 
 
 def read_feedback(
@@ -97,7 +102,7 @@ def read_feedback(
                 grading_status=a["grading_status"], total=a["total"], possible=a["possible"],
                 percent=a["percent"], graded_at=a["finished_at"],
                 attempts=gradebook.attempt_count(a["submission_path"]),
-                questions=tuple(questions),
+                questions=tuple(questions), identity=_identity(a),
             ))
         return out
 
@@ -112,6 +117,14 @@ def _case(row: Any) -> CaseFeedback:
         hint="" if passed else (row["hint"] or case_labels.hint(None, kind)),
         kind=kind,
     )
+
+
+def _identity(attempt: object) -> IdentityCheck | None:
+    """The attempt's identity check (gradebooks written before it existed have no column)."""
+    keys = attempt.keys()  # type: ignore[attr-defined]
+    if "identity" not in keys or not attempt["identity"]:  # type: ignore[index]
+        return None
+    return IdentityCheck.from_dict(json.loads(attempt["identity"]))  # type: ignore[index]
 
 
 def numpy_repr_failures(where: str | Path) -> dict[str, tuple[int, int]]:

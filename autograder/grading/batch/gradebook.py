@@ -68,7 +68,9 @@ CREATE TABLE IF NOT EXISTS attempts (
     cell_errors INTEGER,
     isolation TEXT,
     timings TEXT,
-    results_json TEXT
+    results_json TEXT,
+    submitter TEXT,
+    identity TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS one_done_attempt
     ON attempts (submission_path, submission_sha256, autograder_sha256) WHERE state = 'done';
@@ -105,7 +107,12 @@ CREATE TABLE IF NOT EXISTS cases (
 );
 """
 
-ADDED_COLUMNS = {"cases": (("title", "TEXT"), ("hint", "TEXT"))}
+IDENTITY_COLUMNS = ("submitter", "identity")
+"""``submitter``: JSON of the ``model.Submitter`` the attempt was graded for (the LMS's word:
+a result graded for another submitter is not current); ``identity``: JSON of the
+``model.IdentityCheck`` (student-safe: the submission's own ids and whose variant counted)."""
+ADDED_COLUMNS = {"cases": (("title", "TEXT"), ("hint", "TEXT")),
+                 "attempts": tuple((c, "TEXT") for c in IDENTITY_COLUMNS)}
 """Columns added after the first release: a gradebook written before them gets them (empty) on
 open, so resuming an old output directory works."""
 
@@ -143,6 +150,7 @@ class Gradebook:
         self._add_columns()
 
     def _add_columns(self) -> None:
+        """Columns added after the first release (a gradebook written before gets them empty)."""
         for table, columns in ADDED_COLUMNS.items():
             have = {row[1] for row in self.conn.execute(f"PRAGMA table_info({table})")}
             for name, kind in columns:
@@ -191,15 +199,36 @@ class Gradebook:
         ).fetchone()
 
     def begin_attempt(self, run_id: int, path: str, sub_id: str, sha: str, ag_sha: str,
-                      worker_pid: int | None) -> int:
+                      worker_pid: int | None, submitter: dict[str, Any] | None = None) -> int:
         with self.transaction() as c:
             cur = c.execute(
                 "INSERT INTO attempts (run_id, submission_path, submission_id, submission_sha256,"
-                " autograder_sha256, state, started_at, worker_pid)"
-                " VALUES (?, ?, ?, ?, ?, 'running', ?, ?)",
-                (run_id, path, sub_id, sha, ag_sha, time.time(), worker_pid),
+                " autograder_sha256, state, started_at, worker_pid, submitter)"
+                " VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?)",
+                (run_id, path, sub_id, sha, ag_sha, time.time(), worker_pid,
+                 None if submitter is None else json.dumps(submitter, sort_keys=True)),
             )
             return int(cur.lastrowid)
+
+    def interrupt_attempt(self, attempt_id: int) -> None:
+        """A running attempt whose worker was lost (the submission is being tried again)."""
+        with self.transaction() as c:
+            c.execute("UPDATE attempts SET state='interrupted' WHERE id=? AND state='running'",
+                      (attempt_id,))
+
+    @staticmethod
+    def same_submitter(attempt: sqlite3.Row, submitter: dict[str, Any] | None) -> bool:
+        """Was ``attempt`` graded for this submitter (None: graded without one)?"""
+        stored = attempt["submitter"]
+        current = None if submitter is None else json.dumps(submitter, sort_keys=True)
+        return stored == current
+
+    def retire_attempt(self, attempt_id: int) -> None:
+        """A committed result that no longer holds (it was graded for another submitter): kept,
+        but no longer 'done', so the submission is graded again and that result replaces it."""
+        with self.transaction() as c:
+            c.execute("UPDATE attempts SET state='interrupted' WHERE id=? AND state='done'",
+                      (attempt_id,))
 
     def finish_attempt(self, attempt_id: int, result: SubmissionResult,
                        results_json: dict[str, Any]) -> None:
@@ -236,11 +265,12 @@ class Gradebook:
             c.execute(
                 "UPDATE attempts SET state=?, finished_at=?, duration_s=?, grading_status=?,"
                 " total=?, possible=?, percent=?, notebook_name=?, cells_run=?, cell_errors=?,"
-                " isolation=?, timings=?, results_json=? WHERE id=?",
+                " isolation=?, timings=?, results_json=?, identity=? WHERE id=?",
                 ("done" if final else "interrupted", now, now - started, result.grading_status,
                  total, possible, percent,
                  result.notebook_name, result.cells_run, result.cell_errors, result.isolation,
-                 json.dumps(result.timings), json.dumps(results_json), attempt_id),
+                 json.dumps(result.timings), json.dumps(results_json),
+                 None if result.identity is None else json.dumps(result.identity), attempt_id),
             )
             for pos, q in enumerate(result.questions):
                 c.execute(
@@ -266,6 +296,12 @@ class Gradebook:
         return self.conn.execute(
             "SELECT * FROM questions WHERE attempt_id=? ORDER BY position", (attempt_id,)
         ).fetchall()
+
+    def cases_of(self, attempt_id: int, question: str) -> list[sqlite3.Row]:
+        """Every test case of one question of an attempt (instructor columns too), in order."""
+        return self.conn.execute(
+            "SELECT * FROM cases WHERE attempt_id=? AND question=? ORDER BY idx",
+            (attempt_id, question)).fetchall()
 
 
 def gradebook_path(where: str | Path) -> Path:

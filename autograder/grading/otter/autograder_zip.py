@@ -69,6 +69,10 @@ class AutograderSpec:
     """Gradescope visibility of every per-question entry of ``results.json`` (``mlphys.json``'s
     ``gradescope.question_visibility``, written by ``mlphys build``); None: Otter's rules
     (``show_hidden``, ``show_all_public``)"""
+    identity_column: str | None = None
+    """for a quiz built by ``mlphys build``: the roster column that is a student's identity
+    (``mlphys.json``'s ``quiz_identity_column``); when set, a grader that knows the submitter
+    binds the tests' ``student_id`` to the submitter (``otter.identity_binding``)"""
 
     def sandbox_files(self) -> dict[str, bytes]:
         """The support files the student's notebook may see (Otter copies all of them; we keep
@@ -228,7 +232,8 @@ def load_autograder(path: str | Path) -> AutograderSpec:
     return AutograderSpec(path=path.resolve(), sha256=digest, config=config,
                           questions=tuple(questions), support_files=support,
                           autograder_only=_autograder_only(manifest, path),
-                          question_visibility=_question_visibility(manifest, path))
+                          question_visibility=_question_visibility(manifest, path),
+                          identity_column=_identity_column(manifest, path))
 
 
 MANIFEST = "mlphys.json"
@@ -295,4 +300,12 @@ def _question_visibility(manifest: dict[str, Any], path: Path) -> str | None:
     if value not in GRADESCOPE_VISIBILITY:
         raise AutograderZipError(f"{MANIFEST} in {path}: gradescope.question_visibility must be "
                                  f"one of {', '.join(GRADESCOPE_VISIBILITY)}, not {value!r}")
+    return value
+
+
+def _identity_column(manifest: dict[str, Any], path: Path) -> str | None:
+    """``quiz_identity_column`` of the zip's ``mlphys.json`` (None without one)."""
+    value = manifest.get("quiz_identity_column")
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise AutograderZipError(f"{MANIFEST} in {path}: quiz_identity_column must be a column name")
     return value
