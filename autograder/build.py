@@ -263,7 +263,7 @@ def _write_per_student(name: str, target: Path, students: Sequence[RosterEntry])
 def _add_manifest(autograder_zip: Path, config: dict, identity_column: str | None = None,
                   question_visibility: str = zip_additions.DEFAULT_VISIBILITY) -> None:
     """``mlphys.json`` for ``mlphys grade`` (autograder-only files, the Gradescope visibility of
-    per-question results) and the Gradescope feedback plugin (:mod:`autograder.zip_additions`).
+    per-question results: :mod:`autograder.zip_additions`).
     For a quiz also which roster column is a student's identity (``[roster] identity``), for a
     grader that takes the identity from the LMS's submitter (``autograder.identity``).
     ``question_visibility``: the course's (``[gradescope]`` in course.toml), unless the

@@ -3,11 +3,9 @@
 * ``mlphys.json``, read by ``mlphys grade``: which support files are for the tests only
   (``autograder_files``, e.g. ``reference``, which holds the answers: kept out of the student's
   sandbox) and the Gradescope visibility of the per-question entries of ``results.json``.
-* The Gradescope feedback plugin (``mlphys_gradescope.py`` with its copy of ``case_labels.py``
-  as ``mlphys_case_labels.py``) and a ``run_otter.py`` that loads it: on Gradescope, Otter's
-  own grading then names every hidden case and gives its hint, and publishes per-question
-  scores when the course asks for it. ``otter run`` and ``mlphys grade`` never execute
-  ``run_otter.py``, so they are unaffected.
+  On Gradescope the zip grades with the same grader (``autograder.gradescope.hardened_zip``
+  puts it in the zip), so its results.json names every case, gives the hint of every failed
+  one and has this visibility there too.
 
 The course chooses the visibility in its ``course.toml``::
 
@@ -37,44 +35,10 @@ from typing import Any
 
 import click
 
-HERE = Path(__file__).resolve().parent
-PLUGIN_FILE = HERE / "assignment_support" / "mlphys_gradescope.py"
-LABELS_FILE = HERE / "grading" / "otter" / "case_labels.py"
 DEFAULT_VISIBILITY = "after_published"
 VISIBILITY_CHOICES = ("hidden", "after_published")
-"""What Otter's Gradescope run can produce (``show_hidden`` off or on, turned on by the plugin)."""
-
-RUN_OTTER = '''"""Runs Otter-Grader's autograding process with mlphys's feedback plugin.
-
-Written by ``mlphys build`` in place of Otter's own run_otter.py: the same call, plus the plugin
-in mlphys_gradescope.py (next to this file), which names hidden test cases, gives their hints
-instead of their code, and applies the per-question visibility of mlphys.json.
-"""
-
-import json
-import os
-import sys
-
-try:
-    from otter.run.run_autograder import main as run_autograder
-except ModuleNotFoundError as e:
-    if "'otter'" in str(e):
-        raise RuntimeError(
-            "The 'otter' module could not be imported. This is usually caused by errors while building the "
-            "grading image, so check the image build logs and include them when requesting "
-            "support."
-        )
-    raise e
-
-
-if __name__ == "__main__":
-    here = os.path.dirname(os.path.abspath(__file__))
-    if here not in sys.path:
-        sys.path.insert(0, here)
-    with open(os.path.join(here, "otter_config.json"), encoding="utf-8") as f:
-        plugins = json.load(f).get("plugins", [])
-    run_autograder("/autograder", plugins=[*plugins, "mlphys_gradescope.FeedbackPlugin"])
-'''
+"""``hidden``: Otter's own default for a zip with hidden tests; ``after_published``: scores and
+hints once grades are published."""
 
 
 def question_visibility(assignment_config: dict[str, Any],
@@ -109,9 +73,6 @@ def add_to_zip(autograder_zip: Path, assignment_config: dict[str, Any],
     """Rewrite ``autograder_zip`` with the additions (atomically: a new zip replaces it)."""
     additions = {
         "mlphys.json": json.dumps(manifest(assignment_config, extra, course_default), indent=2),
-        "run_otter.py": RUN_OTTER,
-        "mlphys_gradescope.py": PLUGIN_FILE.read_text(encoding="utf-8"),
-        "mlphys_case_labels.py": LABELS_FILE.read_text(encoding="utf-8"),
     }
     fd, tmp = tempfile.mkstemp(dir=autograder_zip.parent, suffix=".zip.tmp")
     os.close(fd)

@@ -1,7 +1,7 @@
 """Every lost point shows a name and a hint, end to end (issue 9): real submissions graded by
-`mlphys grade` and by Otter in a Gradescope-shaped run of the zip that `mlphys build` finishes
-(``zip_additions``: mlphys.json and the feedback plugin), checked in results.json, the
-gradebook's student view and the feedback page rendered in headless Chromium. Nothing of the
+`mlphys grade` and in a Gradescope-shaped run of the zip as `mlphys build` finishes it
+(``zip_additions``: mlphys.json; ``hardened_zip``: the sandboxed grader), checked in
+results.json, the gradebook's student view and the feedback page rendered in headless Chromium. Nothing of the
 hidden tests (compared with the zip's own hidden test text) and nothing a student's code
 stashed from a hidden test reaches any of them."""
 
@@ -31,8 +31,7 @@ WRONG_A = {  # student code that fails hidden tests and tries to leak their argu
     "h2": "def layer(a, W, b):\n    raise ValueError('leak ' + ' '.join(STASH))",
 }
 WRONG_B = {"h2": "def layer(a, W, b):\n    return None"}
-WRONG_C = {  # wrong without tricks (on Gradescope, Otter runs tests beside the student's code:
-    # a student who wants to leak hidden tests there can read them from disk; see docs/grading.md)
+WRONG_C = {  # wrong without tricks
     "h1": "def relu(z):\n    return np.abs(np.asarray(z, dtype=float))\n\n"
           "def d_relu(z):\n    raise TypeError('not yet')",
     **WRONG_B,
@@ -178,16 +177,23 @@ def _font_has(ch: str) -> bool:
     return bool(out.strip())
 
 
-def test_on_gradescope_otter_with_the_plugin_shows_the_same_names_and_hints(graded, tmp_path):
-    """The zip run the way Gradescope runs it (Otter's own grading): per-question entries are
-    published with the grades, hidden cases carry names and hints, never their code."""
+def test_on_gradescope_the_built_zip_shows_the_same_names_and_hints(graded, tmp_path):
+    """The zip as ``mlphys build`` finishes it (mlphys.json, then the sandboxed grader in its
+    run_autograder) run the way Gradescope runs it: per-question entries are published with
+    the grades, hidden cases carry names and hints, never their code, and what the student's
+    code stashed from hidden tests stays withheld."""
+    from autograder.gradescope.hardened_zip import add_sandboxed_runner
+
     root, built_zip, _ = graded
     secrets = hidden_lines(built_zip)
-    submission = tmp_path / "master.ipynb"  # the name the notebook's own checks open
-    shutil.copy(root / "subs" / "wrong_c.ipynb", submission)
-    run = run_like_gradescope(built_zip, submission)
+    hardened = tmp_path / built_zip.name
+    shutil.copy(built_zip, hardened)
+    add_sandboxed_runner(hardened)
+    submission = tmp_path / "master.ipynb"
+    shutil.copy(root / "subs" / "wrong_a.ipynb", submission)
+    run = run_like_gradescope(hardened, submission, tmp_path / "gs")
     assert run.problems == []
-    ours = json.loads((root / "built" / "results" / "wrong_c.json").read_text())
+    ours = json.loads((root / "built" / "results" / "wrong_a.json").read_text())
     scores = {t["name"]: t["score"] for t in ours["tests"] if "max_score" in t}
     theirs = {t["name"]: t for t in run.results["tests"] if "max_score" in t}
     assert {n: t["score"] for n, t in theirs.items()} == scores
@@ -197,10 +203,10 @@ def test_on_gradescope_otter_with_the_plugin_shows_the_same_names_and_hints(grad
             ("h1", "d_relu at z = 0", "d_relu at z = 0 should be 0 (an error was raised: TypeError)"),
             ("h1", "relu negative inputs", "wrong result"),
             ("h2", "layer on a batch of inputs", "the layer output is not a W + b for a batch of "
-                                                 "inputs (an error was raised: TypeError)")):
+                                                 "inputs (an error was raised: ValueError)")):
         pattern = rf"{re.escape(title)} result:\n\s+❌ Test case failed\n\s+{re.escape(hint)}"
         assert re.search(pattern, theirs[question]["output"]), theirs[question]["output"]
-    # the same names and hints as mlphys grade's results.json
+    # the same names and hints as mlphys grade's results.json on this machine
     case = re.compile(r"^\s+(\S[^\n]*) result:\n\s+❌ Test case failed\n\s+([^\n]+)$", re.M)
     for question in ("h1", "h2"):
         ours_entry = next(t for t in ours["tests"] if t["name"] == question)

@@ -1,10 +1,8 @@
 """What a student is told about a test case: its name and a one-line hint, never its code.
 
-Why a module of its own, standard library only: two graders use it. ``mlphys grade`` labels
-every case it runs (``testrun``), and the Gradescope plugin that ``mlphys build`` puts into an
-autograder zip (``assignment_support/mlphys_gradescope.py``, next to a copy of this file named
-``mlphys_case_labels.py``) labels the cases Otter ran on Gradescope. Both must say the same
-thing, and the plugin runs in Otter's environment, where this package is not installed.
+Why a module of its own, standard library only: every grader path labels cases the same way
+(``testrun`` for ``mlphys grade``, which is also what a built zip runs on Gradescope), and the
+gradebook reader composes a hint for cases graded before hints existed.
 
 The rules work for any Otter zip, not only the course's:
 
