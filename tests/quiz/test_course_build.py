@@ -139,7 +139,7 @@ def test_the_build_uses_the_course_folder_it_stands_in_and_says_so(course):
         assert TITLE_TAG in zf.read("files/reference/quiz/backprop.py").decode()
         assert json.loads(zf.read("files/reference/quiz/pool.json")) == POOL.to_json()
         assert json.loads(zf.read("mlphys.json")) == {
-            "autograder_only": ["reference"], "quiz_identity_column": "auto",
+            "autograder_only": ["mlphys_grader", "reference"], "quiz_identity_column": "auto",
             "gradescope": {"question_visibility": "after_published"}}
 
 
