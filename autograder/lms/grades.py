@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import csv
 import io
+import sqlite3
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -228,11 +230,23 @@ def _graded_notebooks(collection: dict[str, Any], base: Path, grades_dir: Path) 
         return []
 
 
+def _has_grader_results(path: Path) -> bool:
+    """Whether ``path`` is a gradebook ``mlphys grade`` wrote (not only 'manual export''s)."""
+    if not path.exists():
+        return False
+    try:
+        with closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as conn:
+            return conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND "
+                                "name='attempts'").fetchone() is not None
+    except sqlite3.Error as e:
+        raise LmsError(f"cannot read {path}: {e}") from None
+
+
 def _identity_checks(grades_dir: Path) -> dict[str, IdentityCheck]:
     """File name -> the grader's identity check of its latest result (quizzes graded as their
     submitter; other results, and results from ``otter grade``, have none)."""
-    if not (grades_dir / GRADEBOOK_FILE).exists():
-        return {}
+    if not _has_grader_results(grades_dir / GRADEBOOK_FILE):
+        return {}  # graded by `otter grade`: the gradebook, if any, holds only manual scores
     from autograder.grading.batch.feedback import read_feedback
 
     try:
