@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import csv
 import io
-import sqlite3
-from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -235,10 +233,9 @@ def _has_grader_results(path: Path) -> bool:
     if not path.exists():
         return False
     try:
-        with closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as conn:
-            return conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND "
-                                "name='attempts'").fetchone() is not None
-    except sqlite3.Error as e:
+        with GradebookReader(path) as reader:
+            return reader.has_grader_results()
+    except Exception as e:  # noqa: BLE001 - a damaged gradebook: one line, never a traceback
         raise LmsError(f"cannot read {path}: {e}") from None
 
 
