@@ -6,7 +6,8 @@ Rules, checked on the source with ``ast`` (so a violation fails here, not in pro
   ``values``) import only the standard library at module level (they run where the project is
   hidden); ``values`` may import NumPy lazily, the runner IPython and traitlets;
 * ``sandbox/`` imports nothing from ``batch/``, ``otter/``, ``executors/`` or ``lms/``;
-  ``otter/`` nothing from ``batch/``, ``executors/`` or ``lms/``;
+  ``otter/`` nothing from ``batch/``, ``executors/`` or ``lms/``; ``executors/`` nothing from
+  ``batch/`` or ``lms/`` (the gradebook stays with the driver, wherever grading runs);
 * only ``batch/gradebook.py`` holds SQL and imports ``sqlite3``;
 * no module imports ``autograder.cli`` (the ``mlphys`` entry point is imported by nobody);
 * every LMS of the registry lives in ONE module, and the generic LMS modules never name an LMS.
@@ -165,6 +166,7 @@ def test_the_jail_copies_work_without_the_project(tmp_path: Path) -> None:
     ("sandbox", ("autograder.grading.batch", "autograder.grading.otter",
                  "autograder.grading.executors", "autograder.lms")),
     ("otter", ("autograder.grading.batch", "autograder.grading.executors", "autograder.lms")),
+    ("executors", ("autograder.grading.batch", "autograder.lms")),
 ])
 def test_inner_layers_do_not_import_outer_ones(folder: str, forbidden: tuple[str, ...]) -> None:
     bad = {}

@@ -4,7 +4,7 @@ The command line is a contract other tools depend on:
 
     mlphys grade --autograder ZIP [--out DIR] [--jobs N] [--timeout SECONDS]
                  [--cell-timeout SECONDS] [--install-requirements | --ignore-requirements]
-                 [--numpy-legacy-repr] SUBMISSION ...
+                 [--numpy-legacy-repr] [--dask-scheduler ADDRESS] SUBMISSION ...
 
 User mistakes end in one line and exit code 1 (``click.ClickException``); a submission that
 fails to grade is not a mistake: it gets a row with its status and the exit code stays 0.
@@ -31,6 +31,11 @@ import click
               help="Time limit for one cell (default 120).")
 @click.option("--max-notebook-mb", type=click.FloatRange(min=0.001), default=20.0,
               show_default=True, help="Refuse notebooks larger than this.")
+@click.option("--dask-scheduler", metavar="ADDRESS", default=None,
+              help="Grade on the workers of this Dask scheduler (e.g. tcp://host:8786) "
+                   "instead of on this machine.")
+@click.option("--dask-scheduler-file", metavar="FILE", default=None,
+              help="Like --dask-scheduler, with the address read from a scheduler file.")
 @click.option("--max-cells", type=click.IntRange(min=1), default=5000, show_default=True,
               help="Refuse notebooks with more cells than this (counted before parsing).")
 @click.option("--max-zip-mb", type=click.FloatRange(min=0.001), default=100.0,
@@ -62,6 +67,8 @@ def grade_command(
     timeout: float | None,
     cell_timeout: float | None,
     max_notebook_mb: float,
+    dask_scheduler: str | None,
+    dask_scheduler_file: str | None,
     max_cells: int,
     max_zip_mb: float,
     max_zip_members: int,
@@ -79,6 +86,7 @@ def grade_command(
     if "pytest" not in sys.modules:  # a real `mlphys` process: nothing else will need Otter's
         use_light_otter()            # package __init__ (in-process test runners might)
     from autograder.grading.batch.driver import BatchError, grade_batch
+    from autograder.grading.executors.base import Executor, ExecutorError
     from autograder.grading.otter.submission_caps import SubmissionCaps
 
     if not submissions:
@@ -90,11 +98,24 @@ def grade_command(
         submitter_of = _identity_source(autograder, identities, submissions, quiet)
     except (AutograderZipError, ValueError) as e:
         raise click.ClickException(str(e)) from None
+    executor: Executor | None = None
     try:
+        if dask_scheduler is not None or dask_scheduler_file is not None:
+            if dask_scheduler is not None and dask_scheduler_file is not None:
+                raise click.ClickException("give --dask-scheduler or --dask-scheduler-file, "
+                                           "not both")
+            if jobs is not None:
+                raise click.ClickException("--jobs is for grading on this machine; on Dask, "
+                                           "each worker grades --nthreads submissions at once")
+            from autograder.grading.executors.dask import DaskExecutor
+
+            executor = DaskExecutor(dask_scheduler, scheduler_file=dask_scheduler_file)
+            if not quiet:
+                click.echo(executor.describe(), err=True)
         summary = grade_batch(
             autograder, list(submissions), Path(out_dir), jobs=jobs, timeout=timeout,
             cell_timeout=cell_timeout, max_notebook_bytes=int(max_notebook_mb * 1024 * 1024),
-            progress=not quiet,
+            progress=not quiet, executor=executor,
             caps=SubmissionCaps(max_notebook_bytes=int(max_notebook_mb * 1024 * 1024),
                                 max_cells=max_cells, max_zip_bytes=int(max_zip_mb * 1024 * 1024),
                                 max_zip_members=max_zip_members),
@@ -103,8 +124,11 @@ def grade_command(
             install_requirements=install_requirements, ignore_requirements=ignore_requirements,
             submitter_of=submitter_of,
         )
-    except (AutograderZipError, BatchError, FileNotFoundError) as e:
+    except (AutograderZipError, BatchError, ExecutorError, FileNotFoundError) as e:
         raise click.ClickException(str(e)) from None
+    finally:
+        if executor is not None:
+            executor.close()
     if not quiet:
         click.echo(
             f"graded {summary.graded}, already graded {summary.skipped}, "

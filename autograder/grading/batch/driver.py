@@ -12,9 +12,7 @@ from __future__ import annotations
 import dataclasses
 import fcntl
 import hashlib
-import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -24,7 +22,16 @@ from typing import Any
 from autograder.grading.batch.gradebook import GRADEBOOK_FILE, Gradebook
 from autograder.grading.batch.outputs import CSV_FILE, submission_ids, write_outputs
 from autograder.grading.causes import Stop
-from autograder.grading.executors.local import WorkerConfig, WorkerPool
+from autograder.grading.executors.base import (
+    Event,
+    Executor,
+    Finished,
+    GradingJob,
+    GradingTask,
+    Lost,
+    Started,
+)
+from autograder.grading.executors.local import LocalExecutor
 from autograder.grading.model import (
     COMPLETED,
     NUMPY_REPR_NOTE,
@@ -130,10 +137,13 @@ def grade_batch(
     numpy_legacy_repr: bool = False,
     install_requirements: bool = False,
     ignore_requirements: bool = False,
+    executor: Executor | None = None,
 ) -> BatchSummary:
     """Grade ``submissions`` (files or directories) with ``autograder_zip`` into ``out_dir``.
 
-    Writes ``final_grades.csv``, ``results/<id>.json`` and ``gradebook.sqlite`` there. Raises
+    Writes ``final_grades.csv``, ``results/<id>.json`` and ``gradebook.sqlite`` there. The
+    grading itself runs on ``executor`` (default: ``LocalExecutor(jobs)``, worker processes on
+    this machine; ``executors.dask.DaskExecutor`` grades on a Dask cluster). Raises
     ``AutograderZipError`` (bad zip), ``FileNotFoundError`` (missing submission path) or
     :class:`BatchError` (nothing to grade, directory in use) for user mistakes; one
     submission's failure never raises: it becomes that submission's status.
@@ -176,12 +186,11 @@ def grade_batch(
         raise BatchError(f"another 'mlphys grade' is using {out}") from None
     if limits is None:
         limits = _default_limits(timeout, cell_timeout)
-    jobs = jobs or os.cpu_count() or 1
+    if executor is None:
+        executor = LocalExecutor(jobs)
     gb = Gradebook(out / GRADEBOOK_FILE)
-    scratch = Path(tempfile.mkdtemp(prefix="mlphys-grade-"))
-    os.chmod(scratch, 0o711)  # traversable by a basic-mode slot uid, listable by nobody
     try:
-        run_id = gb.start_run(str(spec.path), spec.sha256, jobs, len(subs))
+        run_id = gb.start_run(str(spec.path), spec.sha256, executor.parallelism, len(subs))
         paths = [str(s.path) for s in subs]
         ids = submission_ids(paths)
         batch: list[tuple[str, str, str]] = []
@@ -206,6 +215,8 @@ def grade_batch(
         incomplete = 0
 
         def started(key: str, path: str, pid: int | None) -> None:
+            if key in attempts:  # tried again after its worker was lost
+                gb.interrupt_attempt(attempts[key])
             attempts[key] = gb.begin_attempt(run_id, path, ids[path], shas[path], spec.sha256, pid,
                                              submitters[path])
 
@@ -226,25 +237,30 @@ def grade_batch(
             bar.advance(Path(path).name, f"{result.total:g}/{result.possible:g} "
                                          f"({result.grading_status[:60]})")
 
-        def finished(key: str, path: str, result: dict[str, Any]) -> None:
-            record(key, path, SubmissionResult.from_dict(result))
-
         def lost(key: str, path: str, why: Stop) -> None:
             record(key, path, stopped_result(spec, why))
 
-        cfg = WorkerConfig(
-            autograder_path=str(spec.path), autograder_sha256=zip_sha256,
-            limits=dataclasses.asdict(limits), scratch_root=str(scratch),
-            max_notebook_bytes=max_notebook_bytes, options=dataclasses.asdict(options),
-            caps=dataclasses.asdict(caps or SubmissionCaps(max_notebook_bytes=max_notebook_bytes)),
-            **({} if grader_memory_bytes is None else
-               {"grader_memory_bytes": int(grader_memory_bytes)}),
-        )
+        def on_event(event: Event) -> None:
+            # the key of a task is its submission path
+            if isinstance(event, Started):
+                started(event.key, event.key, event.pid)
+            elif isinstance(event, Finished):
+                if event.key not in attempts:  # an executor that reports only results
+                    started(event.key, event.key, None)
+                record(event.key, event.key, event.result)
+            elif isinstance(event, Lost):
+                if event.key not in attempts:
+                    started(event.key, event.key, None)
+                lost(event.key, event.key, event.stop)
+
+        job = GradingJob(
+            autograder_path=str(spec.path), autograder_sha256=zip_sha256, limits=limits,
+            max_notebook_bytes=max_notebook_bytes,
+            caps=caps or SubmissionCaps(max_notebook_bytes=max_notebook_bytes),
+            grader_memory_bytes=grader_memory_bytes, options=options)
         try:
-            if todo:
-                pool = WorkerPool(min(jobs, len(todo)), cfg)
-                pool.run(iter([(p, p) for p, _ in todo]), started, finished, lost,
-                         fields=lambda key: {"submitter": submitters[key]})
+            executor.run(job, [GradingTask(key=p, path=p, sha256=sha, submitter=submitters[p])
+                               for p, sha in todo], on_event)
         finally:
             bar.close()
         rows = write_outputs(out, gb, spec, batch)
@@ -257,12 +273,6 @@ def grade_batch(
         )
     finally:
         gb.close()
-        from autograder.grading.sandbox.untrusted_tree import remove_tree
-
-        try:  # any depth, symlinks never followed; a leftover is reported, never a traceback
-            remove_tree(scratch)
-        except OSError as e:
-            print(f"[mlphys grade] could not remove {scratch}: {e}", file=sys.stderr)
         lock.close()
 
 

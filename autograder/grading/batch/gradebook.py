@@ -217,6 +217,12 @@ class Gradebook:
             c.execute("UPDATE attempts SET state='interrupted' WHERE id=? AND state='done'",
                       (attempt_id,))
 
+    def interrupt_attempt(self, attempt_id: int) -> None:
+        """A running attempt whose worker was lost (the submission is being tried again)."""
+        with self.transaction() as c:
+            c.execute("UPDATE attempts SET state='interrupted' WHERE id=? AND state='running'",
+                      (attempt_id,))
+
     def finish_attempt(self, attempt_id: int, result: SubmissionResult,
                        results_json: dict[str, Any]) -> None:
         """Commit a result atomically: the attempt, its questions and cases, or nothing."""

@@ -40,12 +40,22 @@ import sys
 import tempfile
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from autograder.grading.causes import Cause, Stop
+from autograder.grading.executors.base import (
+    Event,
+    Executor,
+    Finished,
+    GradingJob,
+    GradingTask,
+    Lost,
+    Started,
+)
+from autograder.grading.model import SubmissionResult
 from autograder.grading.sandbox import cgroups
 from autograder.grading.sandbox.channel import (
     FrameReader,
@@ -321,6 +331,52 @@ class WorkerPool:
         self.selector.close()
         if self.use_cgroups:  # groups of sandboxes whose worker was killed
             cgroups.sweep()
+
+
+def worker_config(job: GradingJob, scratch_root: str) -> WorkerConfig:
+    """What a grading worker process is started with, for ``job``."""
+    return WorkerConfig(
+        autograder_path=job.autograder_path, autograder_sha256=job.autograder_sha256,
+        limits=dataclasses.asdict(job.limits), scratch_root=scratch_root,
+        max_notebook_bytes=job.max_notebook_bytes, caps=dataclasses.asdict(job.caps),
+        options=dataclasses.asdict(job.options),
+        **({} if job.grader_memory_bytes is None else
+           {"grader_memory_bytes": int(job.grader_memory_bytes)}))
+
+
+class LocalExecutor(Executor):
+    """The :class:`WorkerPool` behind the executor interface: ``jobs`` worker processes here."""
+
+    def __init__(self, jobs: int | None = None, quiet: bool = True):
+        self.jobs = max(1, jobs or os.cpu_count() or 1)
+        self.quiet = quiet
+
+    @property
+    def parallelism(self) -> int:
+        return self.jobs
+
+    def run(self, job: GradingJob, tasks: Sequence[GradingTask],
+            emit: Callable[[Event], None]) -> None:
+        if not tasks:
+            return
+        scratch = tempfile.mkdtemp(prefix="mlphys-grade-")
+        os.chmod(scratch, 0o711)  # traversable by a basic-mode slot uid, listable by nobody
+        submitters = {t.key: t.submitter for t in tasks}
+        try:
+            WorkerPool(min(self.jobs, len(tasks)), worker_config(job, scratch),
+                       quiet=self.quiet).run(
+                iter([(t.key, t.path) for t in tasks]),
+                lambda key, _path, pid: emit(Started(key, "local", pid)),
+                lambda key, _path, result: emit(Finished(key, SubmissionResult.from_dict(result))),
+                lambda key, _path, stop: emit(Lost(key, stop)),
+                fields=lambda key: {"submitter": submitters[key]})
+        finally:
+            from autograder.grading.sandbox.untrusted_tree import remove_tree
+
+            try:  # any depth, symlinks never followed; a leftover is reported, never a traceback
+                remove_tree(scratch)
+            except OSError as e:
+                print(f"[mlphys grade] could not remove {scratch}: {e}", file=sys.stderr)
 
 
 if __name__ == "__main__":
