@@ -118,3 +118,41 @@ def test_without_an_identity_source_the_notebooks_id_is_used_and_said(built, tmp
     assert "graded against the student_id each notebook sets" in printed
     assert totals(out)["copy"] == (agreement(built, "ada.lovelace", "ada.lovelace"), "Completed")
     assert read_feedback(out)[0].identity is None
+
+
+def test_on_a_dask_cluster_the_submitter_travels_with_the_task(built, tmp_path):
+    """The identity reaches the Dask grading processes (``GradingTask.submitter``): the copy is
+    graded as its submitter there too, with the same results as on this machine."""
+    from autograder.grading import grade_batch
+    from autograder.grading.executors.dask import DaskExecutor
+    from autograder.grading.executors.local import LocalExecutor
+    from autograder.identity_sources import load_source
+    from tests.grading.dask_support import LoopbackCluster
+
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    nbformat.write(notebook(built, "ada.lovelace"), subs / "ada.ipynb")
+    nbformat.write(notebook(built, "ada.lovelace"), subs / "copy.ipynb")
+    ids = tmp_path / "ids.csv"
+    ids.write_text("file,identity\nada.ipynb,ada.lovelace\ncopy.ipynb,alan.turing\n")
+    submitter_of = load_source(ids, "auto").submitter
+    zip_path = built[QUIZ].autograder_zip
+    local = grade_batch(zip_path, [subs], tmp_path / "local", executor=LocalExecutor(1),
+                        progress=False, submitter_of=submitter_of)
+    cluster = LoopbackCluster(tmp_path / "cluster", workers=1)
+    try:
+        with DaskExecutor(cluster.address) as executor:
+            dask = grade_batch(zip_path, [subs], tmp_path / "dask", executor=executor,
+                               progress=False, submitter_of=submitter_of)
+    finally:
+        survivors = cluster.close()
+    assert survivors == []
+    assert dask.results == local.results and len(local.results) == 2
+    assert totals(tmp_path / "dask")["copy"] == (agreement(built, "ada.lovelace", "alan.turing"),
+                                                 "Completed")
+    checks = {Path(f.path).stem: f.identity for f in read_feedback(tmp_path / "dask")}
+    assert checks["copy"].status == "mismatch" and checks["copy"].graded_as == "alan.turing"
+    assert checks["ada"].status == "match"
+    for name in ("ada.json", "copy.json"):
+        assert (json.loads((tmp_path / "dask" / "results" / name).read_text())
+                == json.loads((tmp_path / "local" / "results" / name).read_text()))
