@@ -203,6 +203,12 @@ class Gradebook:
             )
             return int(cur.lastrowid)
 
+    def interrupt_attempt(self, attempt_id: int) -> None:
+        """A running attempt whose worker was lost (the submission is being tried again)."""
+        with self.transaction() as c:
+            c.execute("UPDATE attempts SET state='interrupted' WHERE id=? AND state='running'",
+                      (attempt_id,))
+
     @staticmethod
     def same_submitter(attempt: sqlite3.Row, submitter: dict[str, Any] | None) -> bool:
         """Was ``attempt`` graded for this submitter (None: graded without one)?"""
@@ -215,12 +221,6 @@ class Gradebook:
         but no longer 'done', so the submission is graded again and that result replaces it."""
         with self.transaction() as c:
             c.execute("UPDATE attempts SET state='interrupted' WHERE id=? AND state='done'",
-                      (attempt_id,))
-
-    def interrupt_attempt(self, attempt_id: int) -> None:
-        """A running attempt whose worker was lost (the submission is being tried again)."""
-        with self.transaction() as c:
-            c.execute("UPDATE attempts SET state='interrupted' WHERE id=? AND state='running'",
                       (attempt_id,))
 
     def finish_attempt(self, attempt_id: int, result: SubmissionResult,

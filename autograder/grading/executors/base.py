@@ -70,9 +70,8 @@ class GradingTask:
     path: str
     sha256: str
     submitter: dict[str, Any] | None = None
-    """who handed it in, as the LMS says (``Submitter.to_dict()``): a quiz that binds its
-    identity is graded against this submitter's variant (None: the notebook's own
-    ``student_id`` picks it, as under ``otter run``)"""
+    """who handed it in, as the LMS says (``Submitter.to_dict``): a quiz's key is computed for
+    this identity, not for the notebook's ``student_id``; None when the batch binds no identity"""
 
     @property
     def name(self) -> str:

@@ -242,8 +242,7 @@ def grade_on_worker(settings: dict[str, Any], autograder: bytes, name: str, data
             f.write(data)
             if not whole:  # only the head was sent: the size alone gets it refused
                 f.truncate(size)
-        result = process.grade(ref, str(path), grading_deadline(process.cfg),
-                               submitter=submitter)
+        result = process.grade(ref, str(path), grading_deadline(process.cfg), submitter)
     except BaseException:
         with contextlib.suppress(Exception):
             process.kill()

@@ -95,8 +95,8 @@ class GraderProcess:
 
     def grade(self, key: str, path: str, timeout: float,
               submitter: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Grade the submission at ``path`` (handed in by ``submitter``, for a quiz that binds
-        its identity); the result as ``SubmissionResult.to_dict``."""
+        """Grade the submission at ``path`` (for ``submitter``, see ``GradingTask``); the result
+        as ``SubmissionResult.to_dict``."""
         assert self.process is not None and self.process.stdin is not None
         try:
             data_limit = 0 if self.group is not None else self.cfg.grader_memory_bytes

@@ -359,9 +359,9 @@ class LocalExecutor(Executor):
             emit: Callable[[Event], None]) -> None:
         if not tasks:
             return
+        submitters = {t.key: t.submitter for t in tasks}
         scratch = tempfile.mkdtemp(prefix="mlphys-grade-")
         os.chmod(scratch, 0o711)  # traversable by a basic-mode slot uid, listable by nobody
-        submitters = {t.key: t.submitter for t in tasks}
         try:
             WorkerPool(min(self.jobs, len(tasks)), worker_config(job, scratch),
                        quiet=self.quiet).run(
