@@ -1,4 +1,4 @@
-"""The adversarial corpus: one submission per attack in /work/shared/notes/threat-model.md,
+"""The adversarial corpus: one submission per attack of the course's threat model (docs/security.md),
 against the ``demo_ok`` fixture assignment, with the exact scores and statuses `mlphys grade`
 must give. Used by test_grade_adversarial.py and by benchmarks/security_report.py (which also
 runs each attack under `otter run` for docs/security.md).
