@@ -34,6 +34,9 @@ def _register() -> None:
 
     main.add_command(collect_command)
     main.add_command(export_group)
+    from autograder.handgrading.command import serve_command
+
+    manual_group.add_command(serve_command)
     main.add_command(manual_group)
     from autograder.scaffold import new_group
 

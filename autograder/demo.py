@@ -247,6 +247,19 @@ def _summary_table(outcomes: list[AssignmentOutcome]) -> str:
     return "\n".join(lines)
 
 
+def grading_page_hint(out_dir: Path, names: list[str]) -> list[str]:
+    """How to open the hand-grading page for the demo's class (the first assignment with
+    questions graded by hand; the simulated TA's sheet scores are already in it)."""
+    manual = [n for n in names if _has_manual_questions(ASSIGNMENTS / n / f"{n}.ipynb")]
+    if not manual:
+        return ["  (none of these assignments has questions graded by hand: no grading page)"]
+    name = manual[0]
+    return ["hand grading in a web page (rubric, comments, keyboard; Ctrl+C stops it):",
+            f"  mlphys manual serve --grades {out_dir / 'graded' / name} "
+            f"--master {ASSIGNMENTS / name / f'{name}.ipynb'}",
+            "  then open the link it prints (add --anonymous to hide names until the end)"]
+
+
 DEMO_MARKER = ".mlphys-demo"
 GENERATED = ("dist", "answer-key", "lms", "graded", "feedback", "report", "summary.json", "demo.log")
 
@@ -325,3 +338,6 @@ where things are (under {out_dir}/):
   feedback/<a>/<student>.html                      one feedback page per student
   report/<a>/index.html                            class report (plots, failures, outliers)
   demo.log                                         every step as its mlphys command and output""")
+    click.echo("")
+    for line in grading_page_hint(out_dir, selected):
+        click.echo(line)

@@ -114,7 +114,12 @@ def _title(name: str) -> str:
 def _config(nb: nbformat.NotebookNode) -> dict:
     for cell in nb.cells:
         if cell.cell_type == "raw" and cell.source.lstrip().startswith("# ASSIGNMENT CONFIG"):
-            return yaml.safe_load(cell.source.split("\n", 1)[1]) or {}
+            try:
+                config = yaml.safe_load(cell.source.lstrip().partition("\n")[2]) or {}
+            except yaml.YAMLError as e:
+                raise ScaffoldError(f"the ASSIGNMENT CONFIG cell is not valid YAML: "
+                                    f"{str(e).splitlines()[0]}") from None
+            return config if isinstance(config, dict) else {}
     return {}
 
 
@@ -123,13 +128,20 @@ def assignment_kind(nb: nbformat.NotebookNode) -> str:
     return "quiz" if "mlphys_quiz.py" in (_config(nb).get("files") or []) else "homework"
 
 
+def _question_name(cell: nbformat.NotebookNode) -> str | None:
+    """The ``name`` of a ``# BEGIN QUESTION`` raw cell ("?" when its YAML is unreadable: Otter
+    says why when it builds); None for any other cell."""
+    if cell.cell_type != "raw" or not cell.source.lstrip().startswith("# BEGIN QUESTION"):
+        return None
+    try:
+        spec = yaml.safe_load(cell.source.lstrip().partition("\n")[2]) or {}
+    except yaml.YAMLError:
+        return "?"
+    return str(spec.get("name", "?")) if isinstance(spec, dict) else "?"
+
+
 def question_names(nb: nbformat.NotebookNode) -> list[str]:
-    names = []
-    for cell in nb.cells:
-        if cell.cell_type == "raw" and cell.source.lstrip().startswith("# BEGIN QUESTION"):
-            spec = yaml.safe_load(cell.source.split("\n", 1)[1]) or {}
-            names.append(str(spec.get("name")))
-    return names
+    return [name for cell in nb.cells if (name := _question_name(cell)) is not None]
 
 
 def _next_question(nb: nbformat.NotebookNode) -> str:
@@ -152,8 +164,7 @@ def unfinished_cells(master: Path) -> list[str]:
     nb = nbformat.read(master, as_version=4)
     where, question = [], None
     for i, cell in enumerate(nb.cells):
-        if cell.cell_type == "raw" and cell.source.lstrip().startswith("# BEGIN QUESTION"):
-            question = str((yaml.safe_load(cell.source.split("\n", 1)[1]) or {}).get("name"))
+        question = _question_name(cell) or question
         if TODO in cell.source:
             label = question or f"cell {i + 1}"
             if label not in where:

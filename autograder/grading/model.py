@@ -275,6 +275,34 @@ class ManualQuestion:
 
 
 @dataclass(frozen=True)
+class RubricItem:
+    """One rubric item of a manually graded question (Gradescope style: defined once, applied
+    to many students; changing its points changes every score that has it)."""
+
+    id: int
+    question: str
+    position: int
+    label: str
+    points: float
+    """signed: +2 for "correct reasoning", -1 for "axes not labelled"."""
+
+
+@dataclass(frozen=True)
+class ManualGrade:
+    """A student's hand grade for one question: the applied rubric items, a point adjustment,
+    the comment, and the resulting points ``clamp(sum(items) + adjustment, 0, max)``."""
+
+    student_key: str
+    question: str
+    points: float
+    comment: str = ""
+    adjustment: float = 0.0
+    items: frozenset[int] = frozenset()
+    source: str = ""
+    """where the grade was last written: a sheet's file name, or 'grading page'"""
+
+
+@dataclass(frozen=True)
 class GradingOptions:
     """How a batch grades, beyond the limits (the same for every submission of the batch)."""
 

@@ -87,7 +87,8 @@ def report_csv(gb: AssignmentGrades) -> str:
     """Everything behind each grade, for the instructor (not for an LMS)."""
     buf, w = csv_writer()
     w.writerow(["student_key", "student", "group", "file", "status", "submitted_at", "days_late",
-                "late_basis", "raw_total", "late_penalty", "total", "possible", *gb.questions])
+                "late_basis", "raw_total", "late_penalty", "total", "possible", *gb.questions,
+                "comments"])
     for r in gb.rows:
         w.writerow([r.student.key, r.student.display, r.group, r.file or "", r.status,
                     r.timestamp.isoformat() if r.timestamp else "",
@@ -95,7 +96,8 @@ def report_csv(gb: AssignmentGrades) -> str:
                     num(r.raw_total) if r.total is not None else "", num(r.penalty),
                     num(r.total), num(gb.total_possible),
                     *[num(r.auto[q]) if q in r.auto else
-                      (num(r.manual[q][0]) if q in r.manual else "") for q in gb.questions]])
+                      (num(r.manual[q][0]) if q in r.manual else "") for q in gb.questions],
+                    r.comment])
     return buf.getvalue()
 
 

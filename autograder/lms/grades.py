@@ -248,7 +248,7 @@ def _manual_questions(grades_dir: Path, master: str | Path | None, notebooks: li
                 store.set_questions(questions)
             else:
                 questions = store.questions()
-            scores = store.scores()
+            scores = store.scores(rubric_in_comment=True)
     problems = []
     if master is None and not questions:
         wrapped = _wrapped_question_count(notebooks)

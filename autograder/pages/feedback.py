@@ -14,7 +14,13 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from autograder.grading.batch.feedback import QuestionFeedback, SubmissionFeedback, read_feedback
+from autograder.grading.batch.feedback import (
+    ManualFeedback,
+    QuestionFeedback,
+    SubmissionFeedback,
+    read_feedback,
+    read_manual_feedback,
+)
 from autograder.html import page
 from autograder.lms.roster import Student
 
@@ -31,6 +37,8 @@ class Who:
     name: str
     original_name: str = ""
     late: bool = False
+    key: str = ""
+    """the student's key in collection.json (hand grades are stored under it)"""
 
 
 def _stem(path: str) -> str:
@@ -88,11 +96,30 @@ def _question_html(q: QuestionFeedback) -> str:
     return "".join(parts)
 
 
+def _manual_html(grades: list[ManualFeedback]) -> str:
+    """The questions graded by hand: points, the rubric items applied, the tutor's comment."""
+    if not grades:
+        return ("<p class='muted'>Manually graded questions (plots, written answers) are not "
+                "included here; they are added by your tutors.</p>")
+    parts = ["<section class='manual'><h2>Graded by hand</h2>"]
+    for g in grades:
+        items = "".join(f"<li>{html.escape(label)} <b>({points:+g})</b></li>" for label, points in g.items)
+        parts.append(f"<section class='question' id='q-{html.escape(g.question)}'>"
+                     f"<h3>{html.escape(g.question)} · {g.points:g} / {g.possible:g}</h3>"
+                     + (f"<p><b>Rubric</b></p><ul class='rubric'>{items}</ul>" if items else "")
+                     + (f"<p><b>Comment</b></p><p class='comment'>{html.escape(g.comment)}</p>"
+                        if g.comment.strip() else "")
+                     + "</section>")
+    parts.append("</section>")
+    return "".join(parts)
+
+
 def _percent(sub: SubmissionFeedback) -> float:
     return 100.0 * sub.total / sub.possible if sub.possible else 0.0
 
 
-def feedback_html(assignment: str, sub: SubmissionFeedback, who: Who) -> str:
+def feedback_html(assignment: str, sub: SubmissionFeedback, who: Who,
+                  manual: list[ManualFeedback] | None = None) -> str:
     rows = "".join(
         f"<tr><td><a href='#q-{html.escape(q.name)}'>{html.escape(q.name)}</a></td>"
         f"<td>{q.score:g}</td><td>{q.possible:g}</td>"
@@ -109,10 +136,9 @@ def feedback_html(assignment: str, sub: SubmissionFeedback, who: Who) -> str:
         f"<p>Autograded score: <b>{sub.total:g} / {sub.possible:g}</b> ({_percent(sub):.0f}%) · "
         f"grading status: <span class='{'pass' if sub.grading_status == 'Completed' else 'warn'}'>"
         f"{html.escape(sub.grading_status)}</span></p>"
-        "<p class='muted'>Manually graded questions (plots, written answers) are not included "
-        "here; they are added by your tutors.</p>"
         f"<table><tr><th>question</th><th>score</th><th>possible</th><th>result</th></tr>{rows}</table>"
         + "".join(_question_html(q) for q in sub.questions)
+        + _manual_html(manual or [])
     )
     return page(f"{assignment} feedback: {who.name}", body)
 
@@ -124,11 +150,12 @@ def write_feedback_pages(
     out_dir.mkdir(parents=True, exist_ok=True)
     people = people or {}
     written: dict[str, Path] = {}
+    manual = read_manual_feedback(grades_dir)
     for sub in read_feedback(grades_dir):
         stem = _stem(sub.path)
         who = people.get(stem, Who(name=stem))
         path = out_dir / f"{safe_filename(stem)}.html"
-        path.write_text(feedback_html(assignment, sub, who), encoding="utf-8")
+        path.write_text(feedback_html(assignment, sub, who, manual.get(who.key)), encoding="utf-8")
         written[stem] = path
     return written
 
@@ -139,5 +166,6 @@ def people_from_collection(collection: dict) -> dict[str, Who]:
     for entry in collection.get("entries", []):
         name = Student.from_json(entry.get("student", {})).display or Path(entry["file"]).stem
         out[Path(entry["file"]).stem] = Who(name=name, original_name=entry.get("original_name", ""),
-                                            late=bool(entry.get("late")))
+                                            late=bool(entry.get("late")),
+                                            key=str(entry.get("student", {}).get("key", "")))
     return out

@@ -118,3 +118,39 @@ def test_without_an_identity_source_the_notebooks_id_is_used_and_said(built, tmp
     assert "graded against the student_id each notebook sets" in printed
     assert totals(out)["copy"] == (agreement(built, "ada.lovelace", "ada.lovelace"), "Completed")
     assert read_feedback(out)[0].identity is None
+
+
+def _loopback_cluster_class():
+    """tests/grading/dask_support.py's LoopbackCluster (that folder is not a package)."""
+    import importlib.util
+
+    path = Path(__file__).parents[1] / "grading" / "dask_support.py"
+    spec = importlib.util.spec_from_file_location("mlphys_test_dask_support", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.LoopbackCluster
+
+
+def test_on_a_dask_cluster_the_copy_is_graded_against_its_submitters_variant(built, tmp_path):
+    """The submitter travels with each task to the Dask worker's grading process: the same
+    copy case as above, graded by a loopback cluster of two workers."""
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    nbformat.write(notebook(built, "ada.lovelace"), subs / "ada.ipynb")
+    nbformat.write(notebook(built, "ada.lovelace"), subs / "copy.ipynb")
+    ids = tmp_path / "ids.csv"
+    ids.write_text("file,identity\nada.ipynb,ada.lovelace\ncopy.ipynb,alan.turing\n")
+    cluster = _loopback_cluster_class()(tmp_path / "cluster", workers=2)
+    try:
+        out = tmp_path / "graded"
+        grade(["-a", str(built[QUIZ].autograder_zip), "--out", str(out), "--identities",
+               str(ids), "--dask-scheduler", cluster.address, str(subs)])
+    finally:
+        survivors = cluster.close()
+    assert survivors == []
+    got = totals(out)
+    assert got["ada"] == (agreement(built, "ada.lovelace", "ada.lovelace"), "Completed")
+    assert got["copy"] == (agreement(built, "ada.lovelace", "alan.turing"), "Completed")
+    assert got["copy"][0] < got["ada"][0]
+    assert {Path(f.path).stem: f.identity.status for f in read_feedback(out)} == {
+        "ada": "match", "copy": "mismatch"}

@@ -127,6 +127,27 @@ def _identity(attempt: object) -> IdentityCheck | None:
     return IdentityCheck.from_dict(json.loads(attempt["identity"]))  # type: ignore[index]
 
 
+@dataclass(frozen=True)
+class ManualFeedback:
+    """A hand-graded question as the student sees it: points, the rubric items applied to
+    their answer (description and points) and the TA's comment."""
+
+    question: str
+    points: float
+    possible: float
+    items: tuple[tuple[str, float], ...]
+    comment: str
+
+
+def read_manual_feedback(where: str | Path) -> dict[str, list[ManualFeedback]]:
+    """student_key -> the hand grades of a grading directory (empty when there are none)."""
+    with GradebookReader(where) as gradebook:
+        return {key: [ManualFeedback(q.name, g.points, q.points,
+                                     tuple((i.label, i.points) for i in items), g.comment)
+                      for q, g, items in grades]
+                for key, grades in gradebook.manual_grades().items()}
+
+
 def numpy_repr_failures(where: str | Path) -> dict[str, tuple[int, int]]:
     """question -> (failing cases, submissions) that fail only by NumPy 2's scalar repr (tests
     whose expected output was recorded under NumPy 1; ``--numpy-legacy-repr`` grades them as
