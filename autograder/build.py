@@ -43,7 +43,7 @@ import click
 import nbformat
 import yaml
 
-from autograder import csvsafe
+from autograder import csvsafe, zip_additions
 from autograder.assignment_support.mlphys_quiz import variant_of
 from autograder.course import Course, discover_course, load_course
 from autograder.gradescope.hardened_zip import add_sandboxed_runner
@@ -206,7 +206,8 @@ def build_assignment(name: str, out: Path, root: Path = ASSIGNMENTS, run_tests: 
         shutil.copy(zips[0], autograder_zip)
         solutions = target / "solutions" / f"{name}.ipynb"
         shutil.copy(result / "autograder" / f"{name}.ipynb", solutions)
-        _add_manifest(autograder_zip, assignment_config(master), course.identity if quiz else None)
+        _add_manifest(autograder_zip, assignment_config(master), course.identity if quiz else None,
+                      course.question_visibility)
         add_sandboxed_runner(autograder_zip,  # Gradescope and `otter grade` use our sandbox
                              roster=gradescope_roster(course) if quiz else None)
     _check_zip(name, autograder_zip, course if quiz else None)
@@ -259,18 +260,16 @@ def _write_per_student(name: str, target: Path, students: Sequence[RosterEntry])
     return folder
 
 
-def _add_manifest(autograder_zip: Path, config: dict, identity_column: str | None = None) -> None:
-    """Tell ``mlphys grade`` which support files are for the tests only (``autograder_files``:
-    e.g. ``reference``, which holds the answers): it keeps them out of the student's sandbox.
+def _add_manifest(autograder_zip: Path, config: dict, identity_column: str | None = None,
+                  question_visibility: str = zip_additions.DEFAULT_VISIBILITY) -> None:
+    """``mlphys.json`` for ``mlphys grade`` (autograder-only files, the Gradescope visibility of
+    per-question results: :mod:`autograder.zip_additions`).
     For a quiz also which roster column is a student's identity (``[roster] identity``), for a
     grader that takes the identity from the LMS's submitter (``autograder.identity``).
-    Otter ignores the extra file."""
-    only = sorted({str(f).strip("/").split("/", 1)[0] for f in config.get("autograder_files", [])})
-    manifest: dict = {"autograder_only": only}
-    if identity_column is not None:
-        manifest["quiz_identity_column"] = identity_column
-    with zipfile.ZipFile(autograder_zip, "a") as zf:
-        zf.writestr("mlphys.json", json.dumps(manifest, indent=2))
+    ``question_visibility``: the course's (``[gradescope]`` in course.toml), unless the
+    assignment's config says otherwise. Otter ignores the extra files."""
+    extra = {"quiz_identity_column": identity_column} if identity_column is not None else {}
+    zip_additions.add_to_zip(autograder_zip, config, extra, question_visibility)
 
 
 def _check_zip(name: str, path: Path, quiz_course: Course | None = None) -> None:

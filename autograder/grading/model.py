@@ -69,10 +69,19 @@ class CaseOutcome:
     message: str
     """Otter's message for this case (instructor view: may contain hidden test text)"""
     public_message: str
-    """what a student may see: equal to ``message`` for public cases, redacted for hidden ones"""
+    """what a student may see: for public cases ``message`` with student-produced text withheld
+    once hidden tests had run (``otter.student_view``); for hidden ones the failure line and the
+    hint only"""
     kind: str | None = None
     """None when passed; else 'wrong', 'error', 'timeout', 'memory' or 'died'"""
     failure_message: str | None = None
+    """the author's ``failure_message`` (Otter's TEST CONFIG), as written"""
+    title: str = ""
+    """the student-facing name: docstring first line, the author's name, a readable function
+    name, or Otter's own name (``otter.case_labels``)"""
+    hint: str = ""
+    """one line for the student when the case failed: the author's hint, else the grader's
+    observation ("wrong result", "an error was raised: TypeError"); never test code or values"""
 
 
 @dataclass

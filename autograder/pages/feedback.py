@@ -2,8 +2,9 @@
 
 Built only from :func:`autograder.grading.read_feedback`, which never carries hidden
 test code, expected values or the student's own exception text for hidden tests: a page shows
-per question the score, the grader's status, the public tests' output, and the names and
-one-line messages of the hidden tests that failed.
+per question the score, the grader's status, every test case that failed (public or hidden) by
+its name with the points it cost and its one-line hint, and the public tests' output. No emoji:
+the page must read the same on a machine without an emoji font.
 """
 
 from __future__ import annotations
@@ -52,6 +53,29 @@ def _status_class(status: str) -> str:
     return "pass" if status == "passed" else "fail" if status == "failed" else "warn"
 
 
+GLYPHS = {"✅ ": "", "❌ ": ""}
+"""Otter's message glyphs: emoji that the machine reading the page may have no font for (they
+render as boxes); the words next to them say the same."""
+
+
+def plain_text(text: str) -> str:
+    """``text`` without the emoji glyphs of Otter's messages."""
+    for glyph, replacement in GLYPHS.items():
+        text = text.replace(glyph, replacement)
+    return text
+
+
+def _lost_points_html(q: QuestionFeedback) -> str:
+    """One row per failed case: its name, public or hidden, the points it cost, its hint."""
+    rows = "".join(
+        f"<tr><td>{html.escape(c.title or c.name)}</td>"
+        f"<td>{'hidden' if c.hidden else 'public'}</td><td>{c.points:g}</td>"
+        f"<td>{html.escape(c.hint)}</td></tr>"
+        for c in q.failed)
+    return ("<table class='lost'><tr><th>test</th><th>visibility</th><th>points</th><th>hint</th></tr>"
+            f"{rows}</table>")
+
+
 def _question_html(q: QuestionFeedback) -> str:
     status = STATUS_TEXT.get(q.status, q.status)
     parts = [f"<section class='question' id='q-{html.escape(q.name)}'>",
@@ -59,18 +83,15 @@ def _question_html(q: QuestionFeedback) -> str:
              f"<p class='{_status_class(q.status)}'>{html.escape(status)}</p>"]
     if q.reason:
         parts.append(f"<p class='muted'>{html.escape(q.reason)}</p>")
-    if q.public_output.strip():
-        parts.append("<p><b>Public tests</b> (what <code>grader.check</code> shows):</p>"
-                     f"<pre>{html.escape(q.public_output.strip())}</pre>")
-    hidden_failed = q.failed_hidden
-    if hidden_failed:
-        items = "".join(f"<li><b>{html.escape(c.name or 'hidden test')}</b>"
-                        f"{': ' + html.escape(c.message) if c.message else ''}</li>"
-                        for c in hidden_failed)
-        parts.append(f"<p><b>Hidden tests that failed</b> (their code is not shown):</p><ul>{items}</ul>")
+    if q.failed:
+        parts.append("<p><b>Tests that failed</b> (hidden tests by name and hint; their code is "
+                     f"not shown):</p>{_lost_points_html(q)}")
     elif any(c.hidden for c in q.cases):
         passed = sum(c.hidden and c.passed for c in q.cases)
         parts.append(f"<p class='pass'>All {passed} hidden test(s) passed.</p>")
+    if q.public_output.strip():
+        parts.append("<p><b>Public tests</b> (what <code>grader.check</code> shows):</p>"
+                     f"<pre>{html.escape(plain_text(q.public_output.strip()))}</pre>")
     parts.append("</section>")
     return "".join(parts)
 

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from autograder.cli import main
 from autograder.democlass import as_student_work, make_roster
 from autograder.gradescope_check import run_like_gradescope, validate_results
+from tests.assignments.test_feedback_course import secret_lines
 
 CASES = ["quiz01-single-layer", "hw01-network-basics"]
 
@@ -32,10 +33,16 @@ def test_gradescope_run_of_a_correct_and_a_blank_submission(built, name, tmp_pat
     good = run_like_gradescope(built[name].autograder_zip, correct, tmp_path / "gs1")
     assert good.problems == []
     assert good.possible > 0 and good.score == good.possible
-    hidden = [t for t in good.results["tests"] if t.get("visibility") == "hidden"]
-    assert hidden, "correctness tests are hidden from students on Gradescope"
+    # per-question results (names and hints of hidden tests, never their code) are shown to
+    # students once grades are published: the course's choice (course.toml [gradescope]),
+    # written into mlphys.json, which the sandboxed grader in the zip applies
+    questions = [t for t in good.results["tests"] if "max_score" in t]
+    assert questions and {t["visibility"] for t in questions} == {"after_published"}
     empty = run_like_gradescope(built[name].autograder_zip, blank, tmp_path / "gs2")
     assert empty.problems == [] and empty.score == 0
+    shown = "".join(t["output"] for t in empty.results["tests"])
+    assert "Test case failed" in shown
+    assert [line for line in secret_lines(built[name].autograder_zip) if line in shown] == []
 
 
 def test_the_validator_rejects_what_gradescope_rejects():

@@ -222,7 +222,8 @@ def grade_batch(
 
         def record(key: str, path: str, result: SubmissionResult) -> None:
             nonlocal incomplete
-            payload = annotate_results(results_json(result, spec.config), result.identity)
+            payload = annotate_results(
+                results_json(result, spec.config, spec.question_visibility), result.identity)
             if result.final:
                 gb.finish_attempt(attempts.pop(key), result, payload)
             else:  # the grader's failure: shown, but regraded by the next run

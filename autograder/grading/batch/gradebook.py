@@ -103,6 +103,8 @@ CREATE TABLE IF NOT EXISTS cases (
     public_message TEXT,
     message TEXT,
     failure_message TEXT,
+    title TEXT,
+    hint TEXT,
     PRIMARY KEY (attempt_id, question, idx)
 );
 """
@@ -111,6 +113,10 @@ IDENTITY_COLUMNS = ("submitter", "identity")
 """``submitter``: JSON of the ``model.Submitter`` the attempt was graded for (the LMS's word:
 a result graded for another submitter is not current); ``identity``: JSON of the
 ``model.IdentityCheck`` (student-safe: the submission's own ids and whose variant counted)."""
+ADDED_COLUMNS = {"cases": (("title", "TEXT"), ("hint", "TEXT")),
+                 "attempts": tuple((c, "TEXT") for c in IDENTITY_COLUMNS)}
+"""Columns added after the first release: a gradebook written before them gets them (empty) on
+open, so resuming an old output directory works."""
 
 MANUAL_SCHEMA = """
 CREATE TABLE IF NOT EXISTS lms_manual_questions (
@@ -171,10 +177,11 @@ class Gradebook:
 
     def _add_columns(self) -> None:
         """Columns added after the first release (a gradebook written before gets them empty)."""
-        have = {row[1] for row in self.conn.execute("PRAGMA table_info(attempts)")}
-        for column in IDENTITY_COLUMNS:
-            if column not in have:
-                self.conn.execute(f"ALTER TABLE attempts ADD COLUMN {column} TEXT")
+        for table, columns in ADDED_COLUMNS.items():
+            have = {row[1] for row in self.conn.execute(f"PRAGMA table_info({table})")}
+            for name, kind in columns:
+                if name not in have:
+                    self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
 
     def close(self) -> None:
         self.conn.close()
@@ -302,11 +309,11 @@ class Gradebook:
                 for idx, case in enumerate(q.cases):
                     c.execute(
                         "INSERT INTO cases (attempt_id, question, idx, name, hidden, points,"
-                        " passed, kind, public_message, message, failure_message)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        " passed, kind, public_message, message, failure_message, title, hint)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (attempt_id, q.name, idx, case.name, int(case.hidden), case.points,
                          int(case.passed), case.kind, case.public_message, case.message,
-                         case.failure_message),
+                         case.failure_message, case.title, case.hint),
                     )
 
     # -- reading -------------------------------------------------------------------------------
@@ -348,6 +355,12 @@ class GradebookReader:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def has_grader_results(self) -> bool:
+        """Whether ``mlphys grade`` wrote here (a gradebook of 'manual export' alone, next to
+        ``otter grade``'s CSV, has only the manual tables)."""
+        return self.conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND "
+                                 "name='attempts'").fetchone() is not None
 
     def latest_results(self, submission_path: str | None = None,
                        autograder_sha256: str | None = None) -> list[sqlite3.Row]:
@@ -400,9 +413,12 @@ class GradebookReader:
         ).fetchall()
 
     def public_cases(self, attempt_id: int, question: str) -> list[sqlite3.Row]:
-        """name, hidden, points, passed, public_message of each case of a question, in order."""
+        """name, hidden, points, passed, public_message, title, hint, kind of each case of a
+        question, in order (title and hint are NULL in gradebooks written before them)."""
+        have = {row[1] for row in self.conn.execute("PRAGMA table_info(cases)")}
+        extra = ", ".join(c if c in have else f"NULL AS {c}" for c in ("title", "hint"))
         return self.conn.execute(
-            "SELECT name, hidden, points, passed, public_message FROM cases"
+            f"SELECT name, hidden, points, passed, public_message, kind, {extra} FROM cases"
             " WHERE attempt_id=? AND question=? ORDER BY idx", (attempt_id, question)
         ).fetchall()
 
