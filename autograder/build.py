@@ -15,7 +15,10 @@ names:
     dist/<name>/per-student/<key>/<name>.ipynb    quizzes with a roster: each student's own notebook
 
 The zip is self-contained: ``reference`` travels inside it (Otter copies support files next to
-the notebook being graded), so it grades without this repository installed. The quiz pack is
+the notebook being graded), so it grades without this repository installed; and its
+``run_autograder`` grades with mlphys's sandbox (the grader travels as a wheel in the zip:
+:mod:`autograder.gradescope.hardened_zip`), so on Gradescope and under ``otter grade`` the
+notebook cannot reach the tests or ``reference``. The quiz pack is
 computed in a separate Python with the staged ``reference`` first on its path, so the student's
 pictures and the grader's keys come from the same code and the same pool.
 """
@@ -40,9 +43,10 @@ import click
 import nbformat
 import yaml
 
-from autograder import csvsafe
+from autograder import csvsafe, zip_additions
 from autograder.assignment_support.mlphys_quiz import variant_of
 from autograder.course import Course, discover_course, load_course
+from autograder.gradescope.hardened_zip import add_sandboxed_runner
 from autograder.quiz_notebooks import (
     QuizNotebookError,
     guard_quiz_import,
@@ -51,6 +55,7 @@ from autograder.quiz_notebooks import (
     solution_identity,
 )
 from autograder.quizpack import embed_variant, pack_meta
+from autograder.scaffold import TODO, unfinished_cells
 
 REPO = Path(__file__).resolve().parent.parent
 ASSIGNMENTS = REPO / "assignments"
@@ -125,6 +130,10 @@ def _stage(name: str, course: Course, root: Path, staging: Path) -> tuple[Path, 
     """Copy the master and provide the files its config asks for that the build generates;
     for a quiz also return the keys of the solutions' student (from the course's reference)."""
     source_dir = master_path(name, root).parent
+    unfinished = unfinished_cells(source_dir / f"{name}.ipynb")
+    if unfinished:
+        raise BuildError(f"{name}: {', '.join(unfinished)} still hold{'s' if len(unfinished) == 1 else ''} "
+                         f"'{TODO}' text from the scaffold: write them first (docs/authoring.md)")
     shutil.copytree(source_dir, staging, dirs_exist_ok=True,
                     ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints", "mutations.yml"))
     if (staging / "reference").exists():
@@ -197,7 +206,10 @@ def build_assignment(name: str, out: Path, root: Path = ASSIGNMENTS, run_tests: 
         shutil.copy(zips[0], autograder_zip)
         solutions = target / "solutions" / f"{name}.ipynb"
         shutil.copy(result / "autograder" / f"{name}.ipynb", solutions)
-        _add_manifest(autograder_zip, assignment_config(master), course.identity if quiz else None)
+        _add_manifest(autograder_zip, assignment_config(master), course.identity if quiz else None,
+                      course.question_visibility)
+        add_sandboxed_runner(autograder_zip,  # Gradescope and `otter grade` use our sandbox
+                             roster=gradescope_roster(course) if quiz else None)
     _check_zip(name, autograder_zip, course if quiz else None)
     letters = per_student = None
     if quiz is not None:
@@ -248,18 +260,16 @@ def _write_per_student(name: str, target: Path, students: Sequence[RosterEntry])
     return folder
 
 
-def _add_manifest(autograder_zip: Path, config: dict, identity_column: str | None = None) -> None:
-    """Tell ``mlphys grade`` which support files are for the tests only (``autograder_files``:
-    e.g. ``reference``, which holds the answers): it keeps them out of the student's sandbox.
+def _add_manifest(autograder_zip: Path, config: dict, identity_column: str | None = None,
+                  question_visibility: str = zip_additions.DEFAULT_VISIBILITY) -> None:
+    """``mlphys.json`` for ``mlphys grade`` (autograder-only files, the Gradescope visibility of
+    per-question results: :mod:`autograder.zip_additions`).
     For a quiz also which roster column is a student's identity (``[roster] identity``), for a
     grader that takes the identity from the LMS's submitter (``autograder.identity``).
-    Otter ignores the extra file."""
-    only = sorted({str(f).strip("/").split("/", 1)[0] for f in config.get("autograder_files", [])})
-    manifest: dict = {"autograder_only": only}
-    if identity_column is not None:
-        manifest["quiz_identity_column"] = identity_column
-    with zipfile.ZipFile(autograder_zip, "a") as zf:
-        zf.writestr("mlphys.json", json.dumps(manifest, indent=2))
+    ``question_visibility``: the course's (``[gradescope]`` in course.toml), unless the
+    assignment's config says otherwise. Otter ignores the extra files."""
+    extra = {"quiz_identity_column": identity_column} if identity_column is not None else {}
+    zip_additions.add_to_zip(autograder_zip, config, extra, question_visibility)
 
 
 def _check_zip(name: str, path: Path, quiz_course: Course | None = None) -> None:
@@ -291,6 +301,23 @@ def roster_entries(course: Course) -> list[RosterEntry]:
         roster = read_roster(course.roster)
         return [(s.key, s.display or s.name, identity)
                 for s, identity, _ in identities(roster.students, course.identity)]
+    except (LmsError, IdentityError) as e:
+        raise BuildError(str(e)) from None
+
+
+def gradescope_roster(course: Course) -> list[dict[str, str]] | None:
+    """Each roster student's identity with the email and sid Gradescope reports for them
+    (for ``autograder.gradescope.metadata``); None without a roster."""
+    if course.roster is None:
+        return None
+    from autograder.identity import IdentityError, identities
+    from autograder.lms.errors import LmsError
+    from autograder.lms.roster import read_roster
+
+    try:
+        return [{"identity": identity, "email": s.email, "sid": s.sis_user_id}
+                for s, identity, _ in identities(read_roster(course.roster).students,
+                                                 course.identity)]
     except (LmsError, IdentityError) as e:
         raise BuildError(str(e)) from None
 

@@ -17,12 +17,14 @@ def main() -> None:
 
 def _register() -> None:
     from autograder.answer_key import answer_key_command
+    from autograder.assignment_check import check_command
     from autograder.build import build_command
     from autograder.demo import demo_command
     from autograder.gradescope_check import gradescope_check_command
 
     main.add_command(answer_key_command)
     main.add_command(build_command)
+    main.add_command(check_command)
     main.add_command(demo_command)
     main.add_command(gradescope_check_command)
     from autograder.grading.command import grade_command
@@ -32,7 +34,13 @@ def _register() -> None:
 
     main.add_command(collect_command)
     main.add_command(export_group)
+    from autograder.handgrading.command import serve_command
+
+    manual_group.add_command(serve_command)
     main.add_command(manual_group)
+    from autograder.scaffold import new_group
+
+    main.add_command(new_group)
 
 
 _register()

@@ -12,6 +12,9 @@ installed one is used) and optionally ``course.toml``::
     file = "roster.csv"    # Canvas/Moodle export or plain CSV: one notebook per student
     identity = "auto"      # roster column that is student_id: auto|login|email|sid|id_number|lms_id
 
+    [gradescope]
+    question_visibility = "after_published"   # or "hidden": per-question scores and hints
+
 The folder is ``--course DIR``, else the nearest of the current directory and its parents that
 holds ``course.toml`` or an ``assignments/`` folder, else the course shipped with mlphys (this
 checkout); the commands print which one they use, so building the wrong course is visible.
@@ -21,6 +24,7 @@ This module reads files only: it never imports ``reference`` (the course may bri
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import shutil
@@ -29,6 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import click
+
+from autograder.zip_additions import DEFAULT_VISIBILITY, VISIBILITY_CHOICES
 
 CONFIG_NAME = "course.toml"
 PACKAGE_COURSE = Path(__file__).resolve().parent.parent
@@ -40,7 +46,10 @@ DEFAULT_VARIANTS = 32
 MAX_VARIANTS = 1024
 SHIPPED = "the course shipped with mlphys"
 IDENTITY_COLUMNS = ("auto", "login", "email", "sid", "id_number", "lms_id")
-_KNOWN = {"quiz": {"salt", "variants"}, "roster": {"file", "identity"}}
+_KNOWN = {"quiz": {"salt", "variants"}, "roster": {"file", "identity"},
+          "gradescope": {"question_visibility"}}
+# ``[gradescope] question_visibility``: when students see per-question scores and hints
+# (``autograder.zip_additions``); an assignment's ``mlphys: gradescope:`` config overrides it.
 
 
 class CourseError(click.ClickException):
@@ -60,6 +69,7 @@ class Course:
     variants: int = DEFAULT_VARIANTS
     roster: Path | None = None
     identity: str = "auto"
+    question_visibility: str = DEFAULT_VISIBILITY
 
     @property
     def own_reference(self) -> bool:
@@ -84,12 +94,10 @@ class Course:
         return target
 
     def with_assignments(self, assignments: Path) -> Course:
-        return Course(self.root, self.found, self.config_file, assignments.resolve(), self.reference,
-                      self.salt, self.variants, self.roster, self.identity)
+        return dataclasses.replace(self, assignments=assignments.resolve())
 
     def with_roster(self, roster: Path) -> Course:
-        return Course(self.root, self.found, self.config_file, self.assignments, self.reference,
-                      self.salt, self.variants, roster.resolve(), self.identity)
+        return dataclasses.replace(self, roster=roster.resolve())
 
     def describe(self) -> list[str]:
         """The lines the commands print: every folder they take something from."""
@@ -186,10 +194,14 @@ def load_course(root: Path, found: str = "given") -> Course:
         roster_file = (root / roster["file"]).resolve()
         if not roster_file.is_file():
             raise CourseError(f"{where}: roster file {roster_file} does not exist")
+    visibility = data.get("gradescope", {}).get("question_visibility", DEFAULT_VISIBILITY)
+    if visibility not in VISIBILITY_CHOICES:
+        raise CourseError(f"{where}: gradescope.question_visibility must be one of "
+                          f"{', '.join(VISIBILITY_CHOICES)}, not {visibility!r}")
     own = root / "reference"
     reference = own if (own / "__init__.py").is_file() else _installed_reference()
     return Course(root, found, config_file, root / "assignments", reference.resolve(), salt, variants,
-                  roster_file, identity)
+                  roster_file, identity, visibility)
 
 
 def discover_course(course: Path | None = None, cwd: Path | None = None) -> Course:

@@ -184,6 +184,16 @@ def _export_grades(name: str, index: int, grades: Path, roster_csv: Path, export
                          f"{assignment_grades.total_possible:g} points)"])
 
 
+def _submitters(autograder_zip: Path, grades: Path):  # -> Callable[[Path], Submitter] | None
+    """What ``mlphys grade`` finds beside ``collect``'s submissions: a quiz is graded as each
+    file's submitter (``collection.json``), so the demo runs the path its log shows."""
+    from autograder.grading.otter.autograder_zip import load_autograder
+    from autograder.identity_sources import COLLECTION_FILE, load_source
+
+    column = load_autograder(autograder_zip).identity_column
+    return None if column is None else load_source(grades / COLLECTION_FILE, column).submitter
+
+
 def run_assignment(name: str, built, roster: list[DemoStudent], roster_csv: Path, out: Path,
                    rng: np.random.Generator, jobs: int, log: io.TextIOBase, index: int) -> AssignmentOutcome:
     from autograder.democlass import class_submissions
@@ -205,7 +215,8 @@ def run_assignment(name: str, built, roster: list[DemoStudent], roster_csv: Path
     _log(log, ["collect", "--lms", "canvas", str(download), "--roster", str(roster_csv),
                "--out", str(grades)], collection_report(coll, grades))
     summary = grade_batch(built.autograder_zip, [grades / "submissions"], grades, jobs=jobs,
-                          cell_timeout=60, timeout=300, progress=False)
+                          cell_timeout=60, timeout=300, progress=False,
+                          submitter_of=_submitters(built.autograder_zip, grades))
     sheets_dir = grades / "manual-sheets"
     master = ASSIGNMENTS / name / f"{name}.ipynb"
     if _has_manual_questions(master):
@@ -245,6 +256,19 @@ def _summary_table(outcomes: list[AssignmentOutcome]) -> str:
                      f"{o.mean:>5.1f}/{o.possible:<5g} {o.full:>5} {o.late:>5} {o.missing:>7} "
                      f"{o.incomplete:>6} {o.seconds:>6.0f}s")
     return "\n".join(lines)
+
+
+def grading_page_hint(out_dir: Path, names: list[str]) -> list[str]:
+    """How to open the hand-grading page for the demo's class (the first assignment with
+    questions graded by hand; the simulated TA's sheet scores are already in it)."""
+    manual = [n for n in names if _has_manual_questions(ASSIGNMENTS / n / f"{n}.ipynb")]
+    if not manual:
+        return ["  (none of these assignments has questions graded by hand: no grading page)"]
+    name = manual[0]
+    return ["hand grading in a web page (rubric, comments, keyboard; Ctrl+C stops it):",
+            f"  mlphys manual serve --grades {out_dir / 'graded' / name} "
+            f"--master {ASSIGNMENTS / name / f'{name}.ipynb'}",
+            "  then open the link it prints (add --anonymous to hide names until the end)"]
 
 
 DEMO_MARKER = ".mlphys-demo"
@@ -325,3 +349,6 @@ where things are (under {out_dir}/):
   feedback/<a>/<student>.html                      one feedback page per student
   report/<a>/index.html                            class report (plots, failures, outliers)
   demo.log                                         every step as its mlphys command and output""")
+    click.echo("")
+    for line in grading_page_hint(out_dir, selected):
+        click.echo(line)

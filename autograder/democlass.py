@@ -93,7 +93,7 @@ class DemoSubmission:
 def load_mutations(assignment_dir: Path) -> list[dict]:
     """The plausible wrong answers listed in an assignment's ``mutations.yml`` (none if absent)."""
     spec = assignment_dir / "mutations.yml"
-    return yaml.safe_load(spec.read_text()) if spec.exists() else []
+    return (yaml.safe_load(spec.read_text()) or []) if spec.exists() else []  # comments only: none
 
 
 def as_student_work(solutions: nbformat.NotebookNode, student_nb: nbformat.NotebookNode,

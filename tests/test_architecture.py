@@ -10,7 +10,8 @@ Rules, checked on the source with ``ast`` (so a violation fails here, not in pro
   ``batch/`` or ``lms/`` (the gradebook stays with the driver, wherever grading runs);
 * only ``batch/gradebook.py`` holds SQL and imports ``sqlite3``;
 * no module imports ``autograder.cli`` (the ``mlphys`` entry point is imported by nobody);
-* every LMS of the registry lives in ONE module, and the generic LMS modules never name an LMS.
+* every LMS of the registry lives in ONE module, and the generic LMS modules never name an LMS;
+* every module and package directly under ``autograder/`` is in docs/architecture.md's map.
 
 The checkers are exercised on small bad sources first, so a checker that can never fire fails.
 """
@@ -223,3 +224,25 @@ def test_each_lms_lives_in_one_module() -> None:
         if names:
             naming[path.name] = names
     assert naming == {}
+
+
+def modules_missing_from_the_map(package: Path, map_text: str) -> list[str]:
+    """Top-level modules (``name.py``) and packages (``name/``) of ``package`` the map never names."""
+    names = [p.name for p in package.glob("*.py") if p.name != "__init__.py"]
+    names += [f"{p.name}/" for p in package.iterdir() if (p / "__init__.py").is_file()]
+    return sorted(n for n in names if not re.search(rf"(?<![\w/]){re.escape(n)}", map_text))
+
+
+def test_the_map_checker_finds_a_missing_module(tmp_path: Path) -> None:
+    (tmp_path / "listed.py").write_text("")
+    (tmp_path / "unlisted.py").write_text("")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "__init__.py").write_text("")
+    assert modules_missing_from_the_map(tmp_path, "listed.py  a module\n  notsub/ x") == [
+        "sub/", "unlisted.py"]
+
+
+def test_every_top_level_module_is_in_the_map() -> None:
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    map_text = text.split("## The map", 1)[1].split("```")[1]
+    assert modules_missing_from_the_map(PACKAGE, map_text) == []

@@ -45,6 +45,11 @@ import click
 @click.option("--grader-memory-mb", type=click.FloatRange(min=64), default=2048.0,
               show_default=True,
               help="Memory of each grading worker (its tests' work on student data).")
+@click.option("--identities", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+              help="Who handed each file in, for quizzes: collect's collection.json or a CSV "
+                   "with the columns file,identity (default: the collection.json next to a "
+                   "collected submissions/ folder). The quiz is graded against that identity's "
+                   "variant and a notebook whose student_id differs is flagged.")
 @click.option("--install-requirements", is_flag=True,
               help="Build (once, cached) a virtual environment from the zip's requirements "
                    "and grade in it.")
@@ -68,6 +73,7 @@ def grade_command(
     max_zip_mb: float,
     max_zip_members: int,
     grader_memory_mb: float,
+    identities: str | None,
     install_requirements: bool,
     ignore_requirements: bool,
     numpy_legacy_repr: bool,
@@ -88,6 +94,10 @@ def grade_command(
     if install_requirements and ignore_requirements:
         raise click.ClickException("--install-requirements and --ignore-requirements exclude "
                                    "each other")
+    try:
+        submitter_of = _identity_source(autograder, identities, submissions, quiet)
+    except (AutograderZipError, ValueError) as e:
+        raise click.ClickException(str(e)) from None
     executor: Executor | None = None
     try:
         if dask_scheduler is not None or dask_scheduler_file is not None:
@@ -112,6 +122,7 @@ def grade_command(
             grader_memory_bytes=int(grader_memory_mb * 1024 * 1024),
             numpy_legacy_repr=numpy_legacy_repr,
             install_requirements=install_requirements, ignore_requirements=ignore_requirements,
+            submitter_of=submitter_of,
         )
     except (AutograderZipError, BatchError, ExecutorError, FileNotFoundError) as e:
         raise click.ClickException(str(e)) from None
@@ -130,3 +141,28 @@ def grade_command(
         click.echo(f"note: {cases} failing doctest case(s) differ from their expected output only "
                    f"by NumPy 2's scalar repr ({where}); --numpy-legacy-repr grades them as "
                    "NumPy 1 would", err=True)
+
+
+def _identity_source(autograder: str, identities: str | None, submissions: tuple[str, ...],
+                     quiet: bool):  # -> Callable[[Path], Submitter] | None
+    """Who handed each file in, for an autograder that binds a quiz identity (else None)."""
+    from autograder.grading.otter.autograder_zip import load_autograder
+    from autograder.identity_sources import collection_beside, load_source
+
+    column = load_autograder(autograder).identity_column
+    if column is None:
+        if identities is not None and not quiet:
+            click.echo("note: this autograder is not a quiz with per-student variants; "
+                       "--identities is not needed", err=True)
+        return None
+    path = Path(identities) if identities is not None else collection_beside(submissions)
+    if path is None:
+        if not quiet:
+            click.echo("note: quiz graded against the student_id each notebook sets (no "
+                       "identity source): pass --identities collection.json or a file,identity "
+                       "CSV to grade each submitter's own variant", err=True)
+        return None
+    source = load_source(path, column)
+    if not quiet:
+        click.echo(f"{source.describe()} ({path})", err=True)
+    return source.submitter

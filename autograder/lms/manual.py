@@ -59,10 +59,12 @@ def notebook_of(path: Path) -> bytes:
     return data
 
 
-def export_sheets(master: MasterInfo, students: list[SheetStudent], out_dir: str | Path
-                  ) -> list[Path]:
-    """Write ``manual_<question>.csv`` per manual question (answers, empty points) and the
-    answers' images as PNGs under ``images/<question>/``; return the sheet paths."""
+def export_sheets(master: MasterInfo, students: list[SheetStudent], out_dir: str | Path,
+                  existing: dict[str, dict[str, tuple[float, str]]] | None = None) -> list[Path]:
+    """Write ``manual_<question>.csv`` per manual question (answers, the points and comments
+    already in the gradebook in ``existing``, else empty) and the answers' images as PNGs under
+    ``images/<question>/``; return the sheet paths."""
+    existing = existing or {}
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     answers: dict[str, dict[str, Any]] = {}
@@ -99,7 +101,9 @@ def export_sheets(master: MasterInfo, students: list[SheetStudent], out_dir: str
                     images.append(rel.as_posix())
             if len(text) > EXCEL_CELL_LIMIT:
                 text = text[:EXCEL_CELL_LIMIT] + " [... cut: longer than an Excel cell]"
-            w.writerow([s.key, s.display, q.name, text, "; ".join(images), "", _fmt(q.points), ""])
+            points, comment = existing.get(s.key, {}).get(q.name, (None, ""))
+            w.writerow([s.key, s.display, q.name, text, "; ".join(images),
+                        "" if points is None else _fmt(points), _fmt(q.points), comment])
         path = out / f"manual_{q.name}.csv"
         path.write_text("\ufeff" + buf.getvalue(), encoding="utf-8", newline="")
         paths.append(path)
@@ -208,7 +212,8 @@ def export_manual_sheets(master: str | Path, grades_dir: str | Path, out_dir: st
         students.append(SheetStudent(s.key, s.display, nb if nb.exists() else None))
     with open_manual_store(grades_dir) as store:
         store.set_questions(info.manual)
-    return export_sheets(info, students, out_dir)
+        existing = store.scores()  # graded in the page (or imported before): the sheet agrees
+    return export_sheets(info, students, out_dir, existing)
 
 
 def import_manual_scores(grades_dir: str | Path, sheets: Iterable[str | Path],

@@ -158,27 +158,39 @@ def _images(cell: dict[str, Any]) -> list[bytes]:
     return out
 
 
-def answer_from_region(region: list[dict[str, Any]]) -> Answer:
-    """The student's part of a region: cells they can edit (the tagged answer cells and any
+def answer_cells(region: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The student's cells of a region: the ones they can edit (the tagged answer cells and any
     cells they added), never the locked prompt."""
     cells = [c for c in region if not _locked(c)]
     if not cells:
         cells = [c for c in region if ANSWER_TAG in ((c.get("metadata") or {}).get("tags") or [])]
+    return cells
+
+
+def cell_text(cell: dict[str, Any]) -> str:
+    """A cell's source without Otter's question markers and without the unedited placeholder."""
+    src = END_RE.sub("", BEGIN_RE.sub("", _source(cell))).strip()
+    return "" if src == PLACEHOLDER else src
+
+
+def answer_from_region(region: list[dict[str, Any]]) -> Answer:
+    """The student's part of a region (:func:`answer_cells`) as text and images."""
     texts = []
     images: list[bytes] = []
-    for c in cells:
-        src = END_RE.sub("", BEGIN_RE.sub("", _source(c))).strip()
-        if src and src != PLACEHOLDER:
+    for c in answer_cells(region):
+        src = cell_text(c)
+        if src:
             texts.append(src)
         images.extend(_images(c))
     return Answer("\n\n".join(texts), images)
 
 
-def find_answers(nb: dict[str, Any], master: MasterInfo) -> dict[str, Answer]:
-    """Each manual question's answer in a student notebook (``found=False`` when the question's
-    region cannot be identified)."""
+def find_regions(nb: dict[str, Any], master: MasterInfo) -> dict[str, list[dict[str, Any]] | None]:
+    """Each manual question's region of cells in a student notebook (None when it cannot be
+    identified): by position when the notebook has as many regions as the master wraps, else
+    the one region whose prompt is the question's."""
     regions = question_regions(nb)
-    result: dict[str, Answer] = {}
+    result: dict[str, list[dict[str, Any]] | None] = {}
     for q in master.manual:
         region = None
         if len(regions) == len(master.wrapped):
@@ -188,6 +200,12 @@ def find_answers(nb: dict[str, Any], master: MasterInfo) -> dict[str, Answer]:
             hits = [r for r in regions if r and want and want in _prompt_text(r[0])]
             if len(hits) == 1:
                 region = hits[0]
-        result[q.name] = (answer_from_region(region) if region is not None
-                          else Answer("", [], found=False))
+        result[q.name] = region
     return result
+
+
+def find_answers(nb: dict[str, Any], master: MasterInfo) -> dict[str, Answer]:
+    """Each manual question's answer in a student notebook (``found=False`` when the question's
+    region cannot be identified)."""
+    return {name: (answer_from_region(region) if region is not None else Answer("", [], found=False))
+            for name, region in find_regions(nb, master).items()}

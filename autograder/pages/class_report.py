@@ -83,6 +83,31 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def failed_cases(subs: list[SubmissionFeedback]) -> list[tuple[str, str, bool, int, str]]:
+    """(question, case name, hidden, submissions failing it, most common hint) of every case
+    that failed somewhere, most often failed first."""
+    counts: Counter = Counter()
+    hints: dict[tuple[str, str, bool], Counter] = {}
+    for sub in subs:
+        for q in sub.questions:
+            for c in q.failed:
+                key = (q.name, c.title or c.name, c.hidden)
+                counts[key] += 1
+                hints.setdefault(key, Counter())[c.hint] += 1
+    return [(q, title, hidden, n, hints[(q, title, hidden)].most_common(1)[0][0])
+            for (q, title, hidden), n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+
+
+def _failed_cases_table(subs: list[SubmissionFeedback]) -> str:
+    rows = failed_cases(subs)
+    if not rows:
+        return "<p>No test case failed.</p>"
+    return _table(["question", "test", "visibility", "failed in", "hint"],
+                  [[html.escape(q), html.escape(title), "hidden" if hidden else "public",
+                    f"{n} of {len(subs)}", html.escape(hint)]
+                   for q, title, hidden, n, hint in rows])
+
+
 def write_class_report(
     grades_dir: Path,
     out_dir: Path,
@@ -138,6 +163,10 @@ def write_class_report(
         "<h2>Per question</h2><img class='figure' src='questions.png' alt='score distribution per question'>",
         "<h2>Questions most often failed</h2>",
         _table(["question", "not full marks", "mean score"], failed_rows),
+        "<h2>Test cases most often failed</h2>",
+        "<p>Each failed test case by the name and hint students see (for hidden tests the hint "
+        "written with the test, or the grader's observation).</p>",
+        _failed_cases_table(subs),
         "<h2>Grading statuses</h2><img class='figure' src='statuses.png' alt='question statuses'>",
         _table(["status", "questions"], [[html.escape(k), str(v)] for k, v in status_counts.most_common()]),
     ]
@@ -156,6 +185,20 @@ def write_class_report(
         body.append(_table(["student", "status", "score"],
                            [[label(Path(s.path).stem), html.escape(s.grading_status), f"{s.total:g}"]
                             for s in incomplete]))
+    checked = [(Path(s.path).stem, s.identity) for s in subs if s.identity is not None]
+    odd_ids = [(stem, c) for stem, c in checked if c.flagged or c.status == "unread"]
+    if checked:
+        body.append("<h2>Identity mismatches</h2>")
+        body.append(
+            f"<p>{len(checked)} submissions graded against their submitter's own quiz variant "
+            f"(the LMS's identity, not the notebook's <code>student_id</code>); "
+            f"{len(odd_ids)} to follow up.</p>")
+        if odd_ids:
+            body.append(_table(
+                ["student", "check", "notebook's student_id", "graded as", "source"],
+                [[label(stem), html.escape(c.status), html.escape(", ".join(c.notebook_ids)),
+                  html.escape(c.graded_as or "(not graded)"), html.escape(c.why or c.source)]
+                 for stem, c in odd_ids]))
     body.append("<h2>Outliers</h2>")
     body.append(_table(["student", "score", "why"], [[label(k), f"{v:g}", html.escape(w)] for k, v, w in odd])
                 if odd else "<p>None: no score is far below the rest of the class.</p>")

@@ -12,6 +12,9 @@ import pytest
 from autograder.build import ASSIGNMENTS, BuiltAssignment, available, build_many
 
 NAMES = available()
+STUDENTS = (("ada-lovelace", "Ada Lovelace", "ada.lovelace"),
+            ("emmy-noether", "Emmy Noether", "emmy.noether"))
+"""(key, name, identity): quizzes are built with a notebook for each (``per-student/<key>/``)"""
 
 
 class LazyBuilds(dict):
@@ -22,7 +25,7 @@ class LazyBuilds(dict):
         self.out = out
 
     def __missing__(self, name: str) -> BuiltAssignment:
-        self[name] = build_many([name], self.out)[0]
+        self[name] = build_many([name], self.out, students=STUDENTS)[0]
         return self[name]
 
 

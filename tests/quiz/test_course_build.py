@@ -138,8 +138,9 @@ def test_the_build_uses_the_course_folder_it_stands_in_and_says_so(course):
     with zipfile.ZipFile(quiz04 / "autograder" / "quiz04-backprop-autograder.zip") as zf:
         assert TITLE_TAG in zf.read("files/reference/quiz/backprop.py").decode()
         assert json.loads(zf.read("files/reference/quiz/pool.json")) == POOL.to_json()
-        assert json.loads(zf.read("mlphys.json")) == {"autograder_only": ["reference"],
-                                                       "quiz_identity_column": "auto"}
+        assert json.loads(zf.read("mlphys.json")) == {
+            "autograder_only": ["mlphys_grader", "reference"], "quiz_identity_column": "auto",
+            "gradescope": {"question_visibility": "after_published"}}
 
 
 def test_students_get_the_pool_size_and_a_one_way_key_but_never_the_salt(course):

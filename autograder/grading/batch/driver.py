@@ -14,7 +14,7 @@ import fcntl
 import hashlib
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,9 +38,11 @@ from autograder.grading.model import (
     GradingOptions,
     Limits,
     SubmissionResult,
+    Submitter,
 )
 from autograder.grading.otter.autograder_zip import AutograderSpec, load_autograder
 from autograder.grading.otter.grade_one import stopped_result
+from autograder.grading.otter.identity_binding import annotate_results
 from autograder.grading.otter.results_json import results_json
 from autograder.grading.otter.submission_caps import SubmissionCaps
 from autograder.grading.otter.submissions import DEFAULT_MAX_NOTEBOOK_BYTES, discover
@@ -131,6 +133,7 @@ def grade_batch(
     progress: bool = True,
     caps: SubmissionCaps | None = None,
     grader_memory_bytes: int | None = None,
+    submitter_of: Callable[[Path], Submitter] | None = None,
     numpy_legacy_repr: bool = False,
     install_requirements: bool = False,
     ignore_requirements: bool = False,
@@ -149,6 +152,11 @@ def grade_batch(
     ``SubmissionCaps``' defaults); ``grader_memory_bytes``: memory of each grading worker.
     A submission whose grading failed for the grader's own reasons gets a row, but its attempt
     is not final: the next run grades it again.
+
+    ``submitter_of(path)``: who handed the submission in, as the LMS says (an identity source:
+    ``autograder.identity``). Used for autograders that declare a quiz identity: their tests
+    see the submitter's identity, not the notebook's ``student_id``. A result graded for
+    another submitter (or without one) is not current: the submission is graded again.
 
     The zip's requirements (``environment.yml``/``requirements.txt``) are compared with the
     sandboxes' environment first: a :class:`BatchError` lists what is missing, unless
@@ -187,10 +195,16 @@ def grade_batch(
         ids = submission_ids(paths)
         batch: list[tuple[str, str, str]] = []
         todo: list[tuple[str, str]] = []
+        binds = submitter_of is not None and spec.identity_column is not None
+        submitters = {p: submitter_of(Path(p)).to_dict() if binds else None for p in paths}
         for p in paths:
             sha = sha256_file(p)
             batch.append((p, sha, ids[p]))
-            if gb.done_attempt(p, sha, spec.sha256) is None:
+            done = gb.done_attempt(p, sha, spec.sha256)
+            if done is not None and not gb.same_submitter(done, submitters[p]):
+                gb.retire_attempt(done["id"])  # graded for another submitter: grade again
+                done = None
+            if done is None:
                 todo.append((p, sha))
         skipped = len(subs) - len(todo)
         bar = _Progress(len(todo), enabled=progress)
@@ -203,14 +217,17 @@ def grade_batch(
         def started(key: str, path: str, pid: int | None) -> None:
             if key in attempts:  # tried again after its worker was lost
                 gb.interrupt_attempt(attempts[key])
-            attempts[key] = gb.begin_attempt(run_id, path, ids[path], shas[path], spec.sha256, pid)
+            attempts[key] = gb.begin_attempt(run_id, path, ids[path], shas[path], spec.sha256, pid,
+                                             submitters[path])
 
         def record(key: str, path: str, result: SubmissionResult) -> None:
             nonlocal incomplete
+            payload = annotate_results(
+                results_json(result, spec.config, spec.question_visibility), result.identity)
             if result.final:
-                gb.finish_attempt(attempts.pop(key), result, results_json(result, spec.config))
+                gb.finish_attempt(attempts.pop(key), result, payload)
             else:  # the grader's failure: shown, but regraded by the next run
-                gb.fail_attempt(attempts.pop(key), result, results_json(result, spec.config))
+                gb.fail_attempt(attempts.pop(key), result, payload)
             results[path] = result.total
             for question in result.questions:
                 n = sum(NUMPY_REPR_NOTE in case.message for case in question.cases if not case.passed)
@@ -243,8 +260,8 @@ def grade_batch(
             caps=caps or SubmissionCaps(max_notebook_bytes=max_notebook_bytes),
             grader_memory_bytes=grader_memory_bytes, options=options)
         try:
-            executor.run(job, [GradingTask(key=p, path=p, sha256=sha) for p, sha in todo],
-                         on_event)
+            executor.run(job, [GradingTask(key=p, path=p, sha256=sha, submitter=submitters[p])
+                               for p, sha in todo], on_event)
         finally:
             bar.close()
         rows = write_outputs(out, gb, spec, batch)

@@ -1,28 +1,41 @@
 """Read graded results back from a gradebook, in a form safe to show students.
 
 For the LMS export and feedback pages: per submission and question, the score, the status, the
-public tests' output, and for hidden tests only their names and whether/why they failed
-("wrong result", "the test ran out of time", ...). Hidden test code, expected values and the
-student's own exception text for hidden tests are never part of these objects (the gradebook
-keeps them in instructor-only columns that ``GradebookReader`` never selects).
+public tests' output, and for every test case its student-facing name and, when it failed, its
+one-line hint (the author's ``failure_message`` or the grader's observation: "wrong result",
+"an error was raised: TypeError", "the test ran out of time"). Hidden test code, expected
+values and the student's own exception text for hidden tests are never part of these objects
+(the gradebook keeps them in instructor-only columns that ``GradebookReader`` never selects).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from autograder.grading.batch.gradebook import GradebookReader
+from autograder.grading.model import IdentityCheck
+from autograder.grading.otter import case_labels
 
 
 @dataclass(frozen=True)
 class CaseFeedback:
     name: str
+    """Otter's name of the case (``q1 - 2``)"""
     hidden: bool
     points: float
     passed: bool
     message: str
-    """Otter's message for public cases; a one-line redacted message for hidden ones"""
+    """public cases: Otter's message with student-produced text withheld once hidden tests had
+    run; hidden cases: the failure line and the hint, nothing of the test"""
+    title: str = ""
+    """the student-facing name (docstring first line, readable function name, Otter's name)"""
+    hint: str = ""
+    """one line for a failed case: the author's hint or the grader's observation"""
+    kind: str | None = None
+    """why it failed: 'wrong', 'error', 'timeout', 'memory', 'died' (None when passed)"""
 
 
 @dataclass(frozen=True)
@@ -40,6 +53,11 @@ class QuestionFeedback:
     def failed_hidden(self) -> list[CaseFeedback]:
         return [c for c in self.cases if c.hidden and not c.passed]
 
+    @property
+    def failed(self) -> list[CaseFeedback]:
+        """Every failed case, public and hidden, in the test file's order."""
+        return [c for c in self.cases if not c.passed]
+
 
 @dataclass(frozen=True)
 class SubmissionFeedback:
@@ -54,6 +72,9 @@ class SubmissionFeedback:
     graded_at: float
     attempts: int
     questions: tuple[QuestionFeedback, ...] = field(default=())
+    identity: IdentityCheck | None = None
+    """for a quiz graded against the submitter's identity: what the grader found (a flagged
+    check: the notebook's ``student_id`` is not the submitter's, or the owner is unknown)"""
 
 
 def read_feedback(
@@ -70,11 +91,7 @@ def read_feedback(
         for a in gradebook.latest_results(wanted, autograder_sha256):
             questions = []
             for q in gradebook.public_questions(a["id"]):
-                cases = tuple(
-                    CaseFeedback(c["name"], bool(c["hidden"]), c["points"], bool(c["passed"]),
-                                 c["public_message"])
-                    for c in gradebook.public_cases(a["id"], q["name"])
-                )
+                cases = tuple(_case(c) for c in gradebook.public_cases(a["id"], q["name"]))
                 questions.append(QuestionFeedback(
                     q["name"], q["score"], q["possible"], q["status"], q["reason"],
                     q["public_summary"] or "", cases,
@@ -85,9 +102,50 @@ def read_feedback(
                 grading_status=a["grading_status"], total=a["total"], possible=a["possible"],
                 percent=a["percent"], graded_at=a["finished_at"],
                 attempts=gradebook.attempt_count(a["submission_path"]),
-                questions=tuple(questions),
+                questions=tuple(questions), identity=_identity(a),
             ))
         return out
+
+
+def _case(row: Any) -> CaseFeedback:
+    passed = bool(row["passed"])
+    kind = None if passed else row["kind"]
+    return CaseFeedback(
+        row["name"], bool(row["hidden"]), row["points"], passed, row["public_message"] or "",
+        title=row["title"] or row["name"],
+        # gradebooks written before hints: the grader's observation
+        hint="" if passed else (row["hint"] or case_labels.hint(None, kind)),
+        kind=kind,
+    )
+
+
+def _identity(attempt: object) -> IdentityCheck | None:
+    """The attempt's identity check (gradebooks written before it existed have no column)."""
+    keys = attempt.keys()  # type: ignore[attr-defined]
+    if "identity" not in keys or not attempt["identity"]:  # type: ignore[index]
+        return None
+    return IdentityCheck.from_dict(json.loads(attempt["identity"]))  # type: ignore[index]
+
+
+@dataclass(frozen=True)
+class ManualFeedback:
+    """A hand-graded question as the student sees it: points, the rubric items applied to
+    their answer (description and points) and the TA's comment."""
+
+    question: str
+    points: float
+    possible: float
+    items: tuple[tuple[str, float], ...]
+    comment: str
+
+
+def read_manual_feedback(where: str | Path) -> dict[str, list[ManualFeedback]]:
+    """student_key -> the hand grades of a grading directory (empty when there are none)."""
+    with GradebookReader(where) as gradebook:
+        return {key: [ManualFeedback(q.name, g.points, q.points,
+                                     tuple((i.label, i.points) for i in items), g.comment)
+                      for q, g, items in grades]
+                for key, grades in gradebook.manual_grades().items()}
 
 
 def numpy_repr_failures(where: str | Path) -> dict[str, tuple[int, int]]:

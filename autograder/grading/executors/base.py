@@ -25,6 +25,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from autograder.grading.causes import Stop
 from autograder.grading.model import GradingOptions, Limits, SubmissionResult
@@ -68,6 +69,9 @@ class GradingTask:
     key: str
     path: str
     sha256: str
+    submitter: dict[str, Any] | None = None
+    """who handed it in, as the LMS says (``Submitter.to_dict``): a quiz's key is computed for
+    this identity, not for the notebook's ``student_id``; None when the batch binds no identity"""
 
     @property
     def name(self) -> str:

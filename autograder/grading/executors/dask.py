@@ -183,7 +183,7 @@ class DaskExecutor(Executor):
                 ref = f"mlphys-grade-{token}-{counter}"
                 future = self.client.submit(
                     dask_worker.grade_on_worker, settings, zip_future, task.name, data, size, task.sha256,
-                    topic, ref, key=ref, pure=False, retries=self.retries)
+                    topic, ref, task.submitter, key=ref, pure=False, retries=self.retries)
                 future.add_done_callback(lambda f: events.put(("done", f)))
                 inflight[ref] = (task, len(data), future)
 

@@ -206,13 +206,15 @@ def autograder_bytes(data: bytes) -> bytes:
 
 
 def grade_on_worker(settings: dict[str, Any], autograder: bytes, name: str, data: bytes,
-                    size: int, sha256: str, topic: str, ref: str) -> dict[str, Any]:
+                    size: int, sha256: str, topic: str, ref: str,
+                    submitter: dict[str, Any] | None = None) -> dict[str, Any]:
     """Grade one submission on this Dask worker; the result as ``SubmissionResult.to_dict``.
 
     ``settings``: ``autograder_sha256``, ``limits`` (``Limits`` as a dict),
     ``max_notebook_bytes`` and ``code`` (the driver's :func:`code_fingerprint`). ``data`` is
     the file's content, or only its head when ``size`` is larger (see
-    ``dask.MAX_SEND_BYTES``). Announces the start on ``topic`` (``{"ref", "worker", "pid"}``).
+    ``dask.MAX_SEND_BYTES``). ``submitter``: who handed it in (``GradingTask.submitter``).
+    Announces the start on ``topic`` (``{"ref", "worker", "pid"}``).
     Raises ``GraderProcessError`` when the grading process dies (the driver retries once).
     """
     from distributed import get_worker
@@ -240,7 +242,7 @@ def grade_on_worker(settings: dict[str, Any], autograder: bytes, name: str, data
             f.write(data)
             if not whole:  # only the head was sent: the size alone gets it refused
                 f.truncate(size)
-        result = process.grade(ref, str(path), grading_deadline(process.cfg))
+        result = process.grade(ref, str(path), grading_deadline(process.cfg), submitter)
     except BaseException:
         with contextlib.suppress(Exception):
             process.kill()

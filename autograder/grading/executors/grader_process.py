@@ -93,13 +93,16 @@ class GraderProcess:
             raise GraderProcessError(f"unexpected {message.get('op')!r} from a grading process")
         self.pid = int(message["pid"])
 
-    def grade(self, key: str, path: str, timeout: float) -> dict[str, Any]:
-        """Grade the submission at ``path``; the result as ``SubmissionResult.to_dict``."""
+    def grade(self, key: str, path: str, timeout: float,
+              submitter: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Grade the submission at ``path`` (for ``submitter``, see ``GradingTask``); the result
+        as ``SubmissionResult.to_dict``."""
         assert self.process is not None and self.process.stdin is not None
         try:
             data_limit = 0 if self.group is not None else self.cfg.grader_memory_bytes
             write_frame(self.process.stdin.fileno(), {"op": "grade", "key": key, "path": path,
-                                                      "data_limit": data_limit})
+                                                      "data_limit": data_limit,
+                                                      "submitter": submitter})
         except (OSError, ProtocolError):
             raise self._died() from None
         message = self._read(time.monotonic() + timeout, "grade")

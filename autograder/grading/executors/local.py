@@ -121,7 +121,7 @@ def worker_main(cfg: WorkerConfig, slot: int, parent_pid: int) -> None:
     from autograder.grading.otter.autograder_zip import use_light_otter
 
     use_light_otter()
-    from autograder.grading.model import GradingOptions, Limits
+    from autograder.grading.model import GradingOptions, Limits, Submitter
     from autograder.grading.otter.autograder_zip import import_support_files, load_autograder
     from autograder.grading.otter.grade_one import grade_path
 
@@ -158,9 +158,11 @@ def worker_main(cfg: WorkerConfig, slot: int, parent_pid: int) -> None:
             hard = resource.getrlimit(resource.RLIMIT_DATA)[1]
             resource.setrlimit(resource.RLIMIT_DATA, (int(task["data_limit"]), hard))
         scratch = worker_tmp / f"scratch-{number}"  # fresh for each submission
+        submitter = task.get("submitter")
         result = grade_path(spec, task["path"], scratch, limits=limits, slot=slot,
                             max_notebook_bytes=cfg.max_notebook_bytes, caps=caps,
-                            options=options)
+                            options=options,
+                            submitter=None if submitter is None else Submitter.from_dict(submitter))
         write_frame(proto_out, {"op": "result", "key": task["key"], "result": result.to_dict()})
 
 
@@ -228,7 +230,9 @@ class WorkerPool:
         on_start: Callable[[Any, str, int | None], None],
         on_result: Callable[[Any, str, dict[str, Any]], None],
         on_lost: Callable[[Any, str, Stop], None],
+        fields: Callable[[Any], dict[str, Any]] | None = None,
     ) -> None:
+        """``fields(key)``: more of the task for the worker (e.g. its ``submitter``)."""
         pending: deque[tuple[Any, str]] = deque()
         tries: dict[Any, int] = {}
         exhausted = False
@@ -258,7 +262,8 @@ class WorkerPool:
                             on_start(t[0], t[1], w.pid)
                             data_limit = 0 if w.group is not None else self.cfg.grader_memory_bytes
                             with contextlib.suppress(OSError, ProtocolError):  # noticed below
-                                self._send(w, {"op": "grade", "key": t[0], "path": t[1],
+                                self._send(w, {**(fields(t[0]) if fields else {}),
+                                               "op": "grade", "key": t[0], "path": t[1],
                                                "data_limit": data_limit})
                 if exhausted and not pending and not any(w.task for w in self.workers):
                     break
@@ -354,6 +359,7 @@ class LocalExecutor(Executor):
             emit: Callable[[Event], None]) -> None:
         if not tasks:
             return
+        submitters = {t.key: t.submitter for t in tasks}
         scratch = tempfile.mkdtemp(prefix="mlphys-grade-")
         os.chmod(scratch, 0o711)  # traversable by a basic-mode slot uid, listable by nobody
         try:
@@ -362,7 +368,8 @@ class LocalExecutor(Executor):
                 iter([(t.key, t.path) for t in tasks]),
                 lambda key, _path, pid: emit(Started(key, "local", pid)),
                 lambda key, _path, result: emit(Finished(key, SubmissionResult.from_dict(result))),
-                lambda key, _path, stop: emit(Lost(key, stop)))
+                lambda key, _path, stop: emit(Lost(key, stop)),
+                fields=lambda key: {"submitter": submitters[key]})
         finally:
             from autograder.grading.sandbox.untrusted_tree import remove_tree
 

@@ -65,6 +65,14 @@ class AutograderSpec:
     autograder_only: tuple[str, ...] = ()
     """top-level ``files/`` entries for the tests only (``mlphys.json``, written by
     ``mlphys build`` from the assignment's ``autograder_files``): never put in the sandbox"""
+    question_visibility: str | None = None
+    """Gradescope visibility of every per-question entry of ``results.json`` (``mlphys.json``'s
+    ``gradescope.question_visibility``, written by ``mlphys build``); None: Otter's rules
+    (``show_hidden``, ``show_all_public``)"""
+    identity_column: str | None = None
+    """for a quiz built by ``mlphys build``: the roster column that is a student's identity
+    (``mlphys.json``'s ``quiz_identity_column``); when set, a grader that knows the submitter
+    binds the tests' ``student_id`` to the submitter (``otter.identity_binding``)"""
 
     def sandbox_files(self) -> dict[str, bytes]:
         """The support files the student's notebook may see (Otter copies all of them; we keep
@@ -220,9 +228,12 @@ def load_autograder(path: str | Path) -> AutograderSpec:
     if len(set(names)) != len(names):
         raise AutograderZipError(f"two test files in {path} define the same question name")
     support = {n[len("files/"):]: data for n, data in members.items() if n.startswith("files/")}
+    manifest = _manifest(members.get(MANIFEST), path)
     return AutograderSpec(path=path.resolve(), sha256=digest, config=config,
                           questions=tuple(questions), support_files=support,
-                          autograder_only=_autograder_only(members.get(MANIFEST), path))
+                          autograder_only=_autograder_only(manifest, path),
+                          question_visibility=_question_visibility(manifest, path),
+                          identity_column=_identity_column(manifest, path))
 
 
 MANIFEST = "mlphys.json"
@@ -255,15 +266,46 @@ def import_support_files(spec: AutograderSpec) -> Path:
     return root
 
 
-def _autograder_only(manifest: bytes | None, path: Path) -> tuple[str, ...]:
-    """Top-level names listed under ``autograder_only`` in the zip's ``mlphys.json``, if any."""
-    if manifest is None:
-        return ()
+GRADESCOPE_VISIBILITY = ("hidden", "after_due_date", "after_published", "visible")
+"""The visibility values of Gradescope's results.json."""
+
+
+def _manifest(data: bytes | None, path: Path) -> dict[str, Any]:
+    """The zip's ``mlphys.json`` (empty without one)."""
+    if data is None:
+        return {}
     try:
-        names = json.loads(manifest.decode("utf-8")).get("autograder_only", [])
-    except (ValueError, AttributeError):
-        raise AutograderZipError(f"{MANIFEST} in {path} is not a JSON object") from None
+        manifest = json.loads(data.decode("utf-8"))
+    except ValueError:
+        manifest = None
+    if not isinstance(manifest, dict):
+        raise AutograderZipError(f"{MANIFEST} in {path} is not a JSON object")
+    return manifest
+
+
+def _autograder_only(manifest: dict[str, Any], path: Path) -> tuple[str, ...]:
+    """Top-level names listed under ``autograder_only`` in the zip's ``mlphys.json``, if any."""
+    names = manifest.get("autograder_only", [])
     if not isinstance(names, list) or not all(isinstance(n, str) and n and "/" not in n.strip("/")
                                               for n in names):
         raise AutograderZipError(f"{MANIFEST} in {path}: autograder_only must list top-level names")
     return tuple(n.strip("/") for n in names)
+
+
+def _question_visibility(manifest: dict[str, Any], path: Path) -> str | None:
+    gradescope = manifest.get("gradescope", {})
+    value = gradescope.get("question_visibility") if isinstance(gradescope, dict) else None
+    if value is None:
+        return None
+    if value not in GRADESCOPE_VISIBILITY:
+        raise AutograderZipError(f"{MANIFEST} in {path}: gradescope.question_visibility must be "
+                                 f"one of {', '.join(GRADESCOPE_VISIBILITY)}, not {value!r}")
+    return value
+
+
+def _identity_column(manifest: dict[str, Any], path: Path) -> str | None:
+    """``quiz_identity_column`` of the zip's ``mlphys.json`` (None without one)."""
+    value = manifest.get("quiz_identity_column")
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise AutograderZipError(f"{MANIFEST} in {path}: quiz_identity_column must be a column name")
+    return value

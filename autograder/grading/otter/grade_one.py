@@ -34,8 +34,10 @@ from autograder.grading.model import (
     Limits,
     QuestionOutcome,
     SubmissionResult,
+    Submitter,
 )
 from autograder.grading.otter.autograder_zip import AutograderSpec, QuestionTests
+from autograder.grading.otter.identity_binding import IdentityBinding, unknown_check
 from autograder.grading.otter.notebook import CellStep, assignment_name, load_notebook, plan
 from autograder.grading.otter.submission_caps import SubmissionCaps
 from autograder.grading.otter.submissions import (
@@ -98,10 +100,24 @@ def grade_submission(
     max_notebook_bytes: int = DEFAULT_MAX_NOTEBOOK_BYTES,
     caps: SubmissionCaps | None = None,
     options: GradingOptions = DEFAULT_OPTIONS,
+    submitter: Submitter | None = None,
 ) -> SubmissionResult:
     """Grade ``submission`` against ``spec`` using ``scratch`` (a fresh directory: created
-    here, removed after; a failed removal is logged and never changes the result)."""
+    here, removed after; a failed removal is logged and never changes the result).
+
+    ``submitter``: who handed it in, as the LMS says. For an autograder that declares a quiz
+    identity (``spec.identity_column``) the tests then see the submitter's identity as
+    ``student_id`` and the result carries an identity check (``otter.identity_binding``); an
+    owner the identity source does not know is not graded at all."""
     t0 = time.monotonic()
+    binding = None
+    if submitter is not None and spec.identity_column is not None:
+        if not submitter.identities:
+            check = unknown_check(submitter)
+            result = failed_result(spec, f"error: unknown submitter: {check.why}")
+            result.identity = check.to_dict()
+            return result
+        binding = IdentityBinding(submitter)
     if caps is None:
         caps = SubmissionCaps(max_notebook_bytes=max_notebook_bytes)
     try:
@@ -151,8 +167,11 @@ def grade_submission(
 
         def test(q: QuestionTests) -> None:
             nonlocal tainted
+            namespace = sandbox.namespace
+            if binding is not None:  # the submitter's variant, whatever the notebook says
+                namespace = binding.tests_namespace(namespace)
             try:
-                outcome = run_question(q, sandbox.namespace, call_timeout, tainted,
+                outcome = run_question(q, namespace, call_timeout, tainted,
                                        numpy_legacy_repr=options.numpy_legacy_repr)
             except Exception as e:  # never let a check crash the notebook run
                 _log(f"{q.name}: tests crashed: {type(e).__name__}: {e}"[:2000])
@@ -228,6 +247,8 @@ def grade_submission(
         result.grading_status = death.text()
         if death.grader_fault:
             result.final = False
+    if binding is not None:
+        result.identity = binding.check().to_dict()
     result.questions = list(outcomes.values())
     result.timings["total"] = time.monotonic() - t0
     return result
@@ -259,7 +280,8 @@ def _exception_stop(e: BaseException, sandbox: object, limits: Limits) -> Stop:
 def grade_path(spec: AutograderSpec, path: str | Path, scratch: Path, *, limits: Limits,
                slot: int, max_notebook_bytes: int,
                caps: SubmissionCaps | None = None,
-               options: GradingOptions = DEFAULT_OPTIONS) -> SubmissionResult:
+               options: GradingOptions = DEFAULT_OPTIONS,
+               submitter: Submitter | None = None) -> SubmissionResult:
     """Grade the submission file at ``path``; never raises (an executor's unit of work).
 
     Why the catch-all: a bug in the grader must still give this one submission a result (an
@@ -268,7 +290,7 @@ def grade_path(spec: AutograderSpec, path: str | Path, scratch: Path, *, limits:
     try:
         return grade_submission(spec, Submission(Path(path)), scratch, limits=limits, slot=slot,
                                 max_notebook_bytes=max_notebook_bytes, caps=caps,
-                                options=options)
+                                options=options, submitter=submitter)
     except Exception as e:
         _log(f"{path}: grader failure: {type(e).__name__}: {e}"[:2000])
         return stopped_result(spec, Stop(Cause.GRADER_FAILURE))

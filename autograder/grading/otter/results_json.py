@@ -6,10 +6,16 @@ normally, refused (malformed notebook, wrong assignment), or lost (the worker di
 Mirrors ``otter.test_files.GradingResults.to_gradescope_dict`` line by line (the "Public Tests"
 summary first, one entry per question with ``score``/``max_score`` rounded to 5 places, the
 visibility rules of ``show_hidden``/``show_all_public``/``force_public_test_summary``,
-``stdout_visibility``, ``points_possible`` and ``score_threshold``). Two deliberate differences:
-hidden cases' messages are redacted in every entry (Otter leaves doctest text of hidden cases in
-the per-question outputs, which students see once ``show_hidden`` publishes them), and a
-question that could not be tested says why (timeout, memory, kernel died, error).
+``stdout_visibility``, ``points_possible`` and ``score_threshold``). Deliberate differences:
+
+* a question's output lists its hidden cases by their student-facing name with a one-line
+  hint, never their code, expected values or the student's exception text (Otter leaves the
+  test code of hidden cases in the per-question outputs, which students see once
+  ``show_hidden`` publishes them);
+* a question that could not be tested says why (timeout, memory, kernel died, error);
+* a zip built by ``mlphys build`` may set the per-question visibility for its course
+  (``mlphys.json``: ``gradescope.question_visibility``, e.g. ``after_published``, so students
+  see per-question scores and hints once grades are published); other zips keep Otter's rules.
 """
 
 from __future__ import annotations
@@ -19,13 +25,16 @@ from typing import Any
 from autograder.grading.model import COMPLETED, QuestionOutcome, SubmissionResult
 
 
-def results_json(result: SubmissionResult, config: dict[str, Any]) -> dict[str, Any]:
-    """The ``results.json`` of ``result`` under the autograder's ``otter_config.json``."""
-    return gradescope_dict(result.questions, config, result.grading_status)
+def results_json(result: SubmissionResult, config: dict[str, Any],
+                 question_visibility: str | None = None) -> dict[str, Any]:
+    """The ``results.json`` of ``result`` under the autograder's ``otter_config.json``;
+    ``question_visibility`` (the zip's ``mlphys.json``) overrides Otter's per-question rule."""
+    return gradescope_dict(result.questions, config, result.grading_status, question_visibility)
 
 
 def gradescope_dict(
-    questions: list[QuestionOutcome], config: dict[str, Any], grading_status: str
+    questions: list[QuestionOutcome], config: dict[str, Any], grading_status: str,
+    question_visibility: str | None = None,
 ) -> dict[str, Any]:
     show_hidden = bool(config.get("show_hidden", False))
     show_all_public = bool(config.get("show_all_public", False))
@@ -41,6 +50,8 @@ def gradescope_dict(
     hidden_visibility = ("hidden", "after_published")[show_hidden]
     if show_all_public and all(q.all_public for q in questions):
         hidden_visibility = "visible"
+    if question_visibility is not None:  # the course's choice (mlphys build)
+        hidden_visibility = question_visibility
 
     if not show_hidden or force_public:
         output["tests"].append(

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import dataclasses
 import doctest
 import importlib
 import io
@@ -36,8 +37,20 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from autograder.grading.model import INFRA_KINDS, NUMPY_REPR_NOTE, CaseOutcome, QuestionOutcome
+from autograder.grading.otter import case_labels
 from autograder.grading.otter.autograder_zip import QuestionTests
 from autograder.grading.otter.numpy_compat import legacy_scalar_repr, numpy_repr_only
+from autograder.grading.otter.student_view import (
+    WITHHELD,  # noqa: F401 - re-exported: the text tests look for
+    TwoViews,
+    error_message,
+    exception_case_views,
+    is_student_exception,
+    literal_strings,
+    names_only_test_text,
+    student_type_name,
+    traceback_text,
+)
 
 PASSED_MESSAGE = "✅ Test case passed"
 FAILED_PREFIX = "❌ Test case failed"
@@ -260,23 +273,49 @@ def _classify(exc: BaseException) -> str:
         return "memory" if "memory" in reason else "died"
     if isinstance(exc, MemoryError):
         return "memory"
-    if isinstance(exc, AssertionError):
-        return "wrong"
+    if isinstance(exc, AssertionError) and not is_student_exception(exc):
+        return "wrong"  # the test's own assertion (an assert in student code is an error)
     return "error"
 
 
 class _Runner(doctest.DocTestRunner):
-    """Otter's doctest runner, remembering the worst exception an example raised."""
+    """Otter's doctest runner, remembering the worst exception an example raised and writing
+    every report twice (:class:`TwoViews`): doctest's own text for the instructor, and for the
+    student the test's text with what student code produced marked as such."""
 
     kind: str | None = None
+    error: str | None = None
+    """the student-safe type name of the first exception an example raised"""
     numpy_repr_only: bool = False
     """a failure that NumPy 1's scalar repr would have passed"""
 
+    def __init__(self, view: TwoViews, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.view = view
+
+    def report_start(self, out: Any, test: Any, example: Any) -> None:
+        super().report_start(lambda text: (out(text), self.view.test(text)), test, example)
+
+    def report_success(self, out: Any, test: Any, example: Any, got: str) -> None:
+        super().report_success(lambda text: (out(text), self.view.test(text)), test, example, got)
+
     def report_unexpected_exception(self, out: Any, test: Any, example: Any, exc_info: Any) -> None:
-        kind = _classify(exc_info[1])
+        exc = exc_info[1]
+        kind = _classify(exc)
         if kind in INFRA_KINDS or self.kind is None:
             self.kind = kind
-        super().report_unexpected_exception(out, test, example, exc_info)
+        shown = student_type_name(exc)
+        self.error = self.error or shown
+        head = self._failure_header(test, example) + "Exception raised:\n"
+        text = head + doctest._indent(traceback_text(exc))
+        out(text)
+        message = error_message(exc)
+        line = doctest._indent(f"{shown}: " if message else shown)
+        if message and names_only_test_text(exc):
+            shown_message = message
+        else:
+            shown_message = self.view.produced(message).replace("\n", "\n    ") if message else ""
+        self.view.both(text, head + line.rstrip("\n") + shown_message + "\n")
 
     def report_failure(self, out: Any, test: Any, example: Any, got: str) -> None:
         if self.kind is None:
@@ -286,26 +325,38 @@ class _Runner(doctest.DocTestRunner):
             flags = flags | flag if on else flags & ~flag
         if numpy_repr_only(example.want, got, flags):
             self.numpy_repr_only = True
-        super().report_failure(out, test, example, got)
+        head = self._failure_header(test, example)
+        diff = self._checker.output_difference(example, got, self.optionflags)
+        out(head + diff)
+        self.view.test(head)
+        want = ("Expected:\n" + doctest._indent(example.want)) if example.want else "Expected nothing\n"
+        if diff.startswith(want + "Got:\n"):  # the plain layout: expectation, then student output
+            self.view.test(want + "Got:\n")
+            self.view.student(diff[len(want) + len("Got:\n"):], indent="    ")
+        else:  # a diff or "Got nothing": student output interleaved, or none
+            self.view.student(diff, indent="    ")
 
 
-def _run_doctest(name: str, body: str, namespace: Mapping[str, Any]
-                 ) -> tuple[bool, str, str | None, bool]:
-    """``otter.test_files.ok_test.run_doctest`` against a fresh :class:`StudentGlobals`."""
+def _run_doctest(name: str, body: str, namespace: Mapping[str, Any], view: TwoViews
+                 ) -> tuple[bool, str, str | None, str | None, bool]:
+    """``otter.test_files.ok_test.run_doctest`` against a fresh :class:`StudentGlobals`; the
+    student's view of the report goes to ``view``. Returns (passed, Otter's text, kind, the
+    student-safe type name of an exception raised, whether the failure is NumPy 2's scalar
+    repr only)."""
     examples = doctest.DocTestParser().parse(body, name)
     test = doctest.DocTest(
         [e for e in examples if isinstance(e, doctest.Example)], {}, name, None, None, body
     )
     test.globs = StudentGlobals(namespace)  # DocTest copies its globs; keep the lazy view
-    runner = _Runner(verbose=True)
+    runner = _Runner(view, verbose=True)
     out = io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out), _guarded_display():
         runner.run(test, clear_globs=False)
     with open(os.devnull, "w") as f, contextlib.redirect_stderr(f), contextlib.redirect_stdout(f):
         result = runner.summarize(verbose=True)
     if result.failed == 0:
-        return True, "", None, False
-    return False, out.getvalue(), runner.kind or "wrong", runner.numpy_repr_only
+        return True, "", None, None, False
+    return False, out.getvalue(), runner.kind or "wrong", runner.error, runner.numpy_repr_only
 
 
 def _truncate(text: str) -> str:
@@ -314,11 +365,18 @@ def _truncate(text: str) -> str:
     return text[:MAX_MESSAGE_CHARS] + f"\n... [{len(text) - MAX_MESSAGE_CHARS} more characters cut]"
 
 
-def redacted_message(kind: str | None, failure_message: str | None) -> str:
-    text = FAILED_PREFIX
-    if kind and kind != "wrong":
-        text += f" ({KIND_TEXT.get(kind, kind)})"
-    return text
+def redacted_message(kind: str | None, failure_message: str | None,
+                     error: str | None = None) -> str:
+    """What a student sees of a failed hidden case besides its name: the one-line hint."""
+    return f"{FAILED_PREFIX}\n{case_labels.hint(failure_message, kind, error)}"
+
+
+def case_title(question: QuestionTests, tc: Any) -> str:
+    """The student-facing name of a case (:mod:`case_labels`)."""
+    if question.ok_format:
+        return case_labels.one_line(str(tc.name)) or question.name
+    return case_labels.exception_title(getattr(tc.body, "test_func", None), str(tc.name),
+                                       question.name)
 
 
 def _secret_lines(tf: Any) -> list[str]:
@@ -351,11 +409,22 @@ def _function_source(tf: Any, case: Any) -> str:
     return "\n".join(out)
 
 
-def scrub(text: str, secrets: list[str]) -> str:
-    for s in secrets:
-        if s in text:
-            text = text.replace(s, "[hidden]")
-    return text
+@dataclasses.dataclass
+class _CaseRun:
+    """One case's run: Otter's message, the student's view of it, and why it failed."""
+
+    passed: bool
+    message: str
+    """instructor view (Otter's text)"""
+    student: str
+    """student view of a public case's message (see ``student_view``)"""
+    kind: str | None = None
+    error: str | None = None
+    """student-safe type name of the exception that failed the case"""
+    test_words: str | None = None
+    """the assertion message of a failed exception-format case when the test wrote it literally"""
+    numpy_repr_only: bool = False
+    """a doctest failure that NumPy 1's scalar repr would have passed"""
 
 
 def run_question(
@@ -369,7 +438,8 @@ def run_question(
 
     ``tainted``: hidden cases of this submission have already called student code, which may
     have stashed their arguments; student-produced text in failing public cases is then
-    withheld from the student view (see :func:`withhold_student_text`).
+    withheld from the student view (see ``student_view``). Every case gets a student-facing
+    name and every failed case a one-line hint (``case_labels``).
     ``numpy_legacy_repr``: NumPy prints scalars as NumPy 1 did while the cases run (tests whose
     expected outputs were recorded under NumPy 1); without it, a case that fails only by NumPy
     2's scalar repr gets :data:`NUMPY_REPR_NOTE` in its instructor message."""
@@ -381,45 +451,49 @@ def run_question(
     cases: list[CaseOutcome] = []
     results = []
     for i, tc in enumerate(tf.test_cases):
-        kind: str | None
-        repr_only = False
+        view = TwoViews(tainted and not tc.hidden, secrets)
         try:
             with _time_budget(case_timeout), legacy_scalar_repr(numpy_legacy_repr,
                                                                  notebook_legacy):
                 if question.ok_format:
-                    passed, text, kind, repr_only = _run_doctest(f"{tf.name} {i}", tc.body,
-                                                                 namespace)
-                    message = PASSED_MESSAGE if passed else FAILED_PREFIX + "\n" + text
+                    passed, text, kind, error, repr_only = _run_doctest(
+                        f"{tf.name} {i}", tc.body, namespace, view)
+                    run = _CaseRun(passed, PASSED_MESSAGE if passed else FAILED_PREFIX + "\n" + text,
+                                   FAILED_PREFIX + "\n" + view.student_text, kind, error,
+                                   numpy_repr_only=repr_only)
                 else:
-                    passed, message, kind = _run_exception_case(tf, tc, namespace)
+                    run = _run_exception_case(tf, tc, namespace, view)
         except TestTimeout as e:
-            passed, kind = False, "timeout"
-            message = f"{FAILED_PREFIX}\n{e}"
-        message = _truncate(message)
-        if tc.hidden:
-            public = PASSED_MESSAGE if passed else redacted_message(kind, tc.failure_message)
-            tainted = True
-        elif tainted and not passed:
-            public = scrub(withhold_student_text(message), secrets)
+            run = _CaseRun(False, f"{FAILED_PREFIX}\n{e}", f"{FAILED_PREFIX}\n{e}", "timeout")
+        message = _truncate(run.message)
+        hint = "" if run.passed else case_labels.hint(
+            tc.failure_message or (None if tc.hidden else run.test_words), run.kind, run.error)
+        if run.passed:
+            public = PASSED_MESSAGE
+        elif tc.hidden:
+            public = redacted_message(run.kind, tc.failure_message, run.error)
         else:
-            public = scrub(message, secrets)
-        if repr_only:  # for the instructor only (public messages are computed above)
+            public = _truncate(run.student)
+        if run.numpy_repr_only:  # for the instructor only (public messages are computed above)
             message += "\n" + NUMPY_REPR_NOTE
-        results.append(TestCaseResult(test_case=tc, message=message, passed=passed))
+        tainted = tainted or bool(tc.hidden)
+        results.append(TestCaseResult(test_case=tc, message=message, passed=run.passed))
         cases.append(CaseOutcome(
             name=str(tc.name), hidden=bool(tc.hidden), points=float(tc.points or 0),
-            passed=passed, message=message, public_message=public, kind=None if passed else kind,
-            failure_message=tc.failure_message,
+            passed=run.passed, message=message, public_message=public,
+            kind=None if run.passed else run.kind, failure_message=tc.failure_message,
+            title=case_title(question, tc), hint=hint,
         ))
-        if kind in ("memory", "died"):
+        if run.kind in ("memory", "died"):
             # the student's process is gone: later cases cannot run either
             for tc2 in tf.test_cases[i + 1:]:
-                msg = f"{FAILED_PREFIX}\nnot run: {KIND_TEXT[kind]}"
+                msg = f"{FAILED_PREFIX}\nnot run: {KIND_TEXT[run.kind]}"
                 results.append(TestCaseResult(test_case=tc2, message=msg, passed=False))
                 cases.append(CaseOutcome(
                     name=str(tc2.name), hidden=bool(tc2.hidden), points=float(tc2.points or 0),
-                    passed=False, message=msg, public_message=redacted_message(kind, None),
-                    kind=kind, failure_message=tc2.failure_message,
+                    passed=False, message=msg, public_message=redacted_message(run.kind, None),
+                    kind=run.kind, failure_message=tc2.failure_message,
+                    title=case_title(question, tc2), hint=case_labels.hint(None, run.kind),
                 ))
             break
     return _outcome(question, tf, results, cases, secrets)
@@ -437,44 +511,8 @@ def _notebook_print_legacy(namespace: Mapping[str, Any]) -> str | None:
         return None
 
 
-WITHHELD = "    [withheld: produced by student code after hidden tests had run]"
-
-
-def withhold_student_text(message: str) -> str:
-    """Drop what student code produced from a failing public case's message (doctest ``Got:``
-    and ``Exception raised:`` blocks; the text after an exception's type name), keeping the
-    test's own code and expectation. Used once hidden tests have called student code: a
-    student could otherwise stash a hidden test's arguments and print them in a public test."""
-    out: list[str] = []
-    lines = message.split("\n")
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        bare = line.strip()
-        if bare in ("Got:", "Exception raised:"):
-            indent = line[: len(line) - len(line.lstrip())]
-            out.append(line)
-            out.append(indent + WITHHELD)
-            i += 1
-            while i < len(lines) and (lines[i].startswith(indent + " ") or not lines[i].strip()):
-                i += 1
-            continue
-        if line.startswith("Error at line ") and " in test " in line:
-            # exception format: "Error at line N in test q:", source lines, "Type: message"
-            out.append(line)
-            i += 1
-            while i < len(lines) and lines[i].startswith("  "):
-                out.append(lines[i])
-                i += 1
-            if i < len(lines):
-                out.append(lines[i].split(":", 1)[0] + ":" + WITHHELD.lstrip())
-            break
-        out.append(line)
-        i += 1
-    return "\n".join(out)
-
-
-def _run_exception_case(tf: Any, tc: Any, namespace: Mapping[str, Any]) -> tuple[bool, str, str | None]:
+def _run_exception_case(tf: Any, tc: Any, namespace: Mapping[str, Any], view: TwoViews
+                        ) -> _CaseRun:
     env = StudentGlobals(namespace)
     try:
         tc.body.call_func(env)
@@ -485,8 +523,14 @@ def _run_exception_case(tf: Any, tc: Any, namespace: Mapping[str, Any]) -> tuple
             text = tf._generate_error_message(e)
         except Exception:
             text = f"{type(e).__name__}: {e}"
-        return False, FAILED_PREFIX + "\n" + text, _classify(e)
-    return True, PASSED_MESSAGE, None
+        literals = literal_strings(_function_source(tf, tc.body))
+        instructor, student = exception_case_views(text, e, literals, view.tainted, view.secrets)
+        words = None
+        if not is_student_exception(e) and isinstance(e, AssertionError) and str(e) in literals:
+            words = str(e)
+        return _CaseRun(False, FAILED_PREFIX + "\n" + instructor, FAILED_PREFIX + "\n" + student,
+                        _classify(e), student_type_name(e), words)
+    return _CaseRun(True, PASSED_MESSAGE, PASSED_MESSAGE)
 
 
 def _outcome(question: QuestionTests, tf: Any, results: list, cases: list[CaseOutcome],
@@ -495,14 +539,24 @@ def _outcome(question: QuestionTests, tf: Any, results: list, cases: list[CaseOu
     possible = float(tf.possible)
     score = max(0.0, min(float(tf.score), possible))
     instructor_summary = tf.summary()
-    # the redacted view: same structure, hidden messages replaced
+    # the student's views: same structure, student messages. The question's own output names
+    # every case as the student sees it (a hidden case's hint is in its message; Otter would
+    # print it on a line of its own); the public tests' summary stays what grader.check shows.
     from otter.test_files.abstract_test import TestCaseResult
 
-    tf.test_case_results = [
-        TestCaseResult(test_case=r.test_case, message=c.public_message, passed=r.passed)
-        for r, c in zip(results, cases, strict=True)
-    ]
+    def student_results(renamed: bool) -> list:
+        out = []
+        for r, c in zip(results, cases, strict=True):
+            tc = r.test_case
+            if renamed:
+                tc = dataclasses.replace(tc, name=c.title or tc.name,
+                                         failure_message=None if c.hidden else tc.failure_message)
+            out.append(TestCaseResult(test_case=tc, message=c.public_message, passed=r.passed))
+        return out
+
+    tf.test_case_results = student_results(renamed=True)
     summary = tf.summary()
+    tf.test_case_results = student_results(renamed=False)
     public_summary = tf.summary(public_only=True)
     passed_all_public = bool(tf.passed_all_public)
     tf.test_case_results = results
@@ -536,7 +590,8 @@ def not_run(question: QuestionTests, status: str, reason: str) -> QuestionOutcom
         cases.append(CaseOutcome(
             name=str(tc.name), hidden=bool(tc.hidden), points=float(tc.points or 0),
             passed=False, message=msg, public_message=msg, kind="error",
-            failure_message=tc.failure_message,
+            failure_message=tc.failure_message, title=case_title(question, tc),
+            hint=case_labels.one_line(f"not run: {reason}"),
         ))
     out = _outcome(question, tf, results, cases, [])
     out.score, out.status, out.reason, out.ran = 0.0, status, reason, False
