@@ -122,8 +122,12 @@ def check_assignment(course: Course, name: str, out: Path, jobs: int = 2) -> lis
         if stem.startswith("mutant"):
             score = scores.get(stem, {}).get(q)
             caught = score is not None and score[0] < score[1]
-            verdicts.append(Verdict(what, caught, f"{q}: {_pair(score)}" + ("" if caught else
-                                                                           " (still full marks)")))
+            # one mistake, one penalty: other questions that lose points too are named (a later
+            # question built on this one's code; the house style avoids it, see docs/authoring.md)
+            others = [o for o, s in scores.get(stem, {}).items() if o != q and s[0] < full.get(o, s)[0]]
+            verdicts.append(Verdict(what, caught, f"{q}: {_pair(score)}" + (
+                "" if caught else " (still full marks)") + (
+                f"; also costs {', '.join(others)}" if others else "")))
         elif stem.startswith("alternative"):
             got = scores.get(stem, {})
             short = [p for p, s in got.items() if s[0] < s[1]]

@@ -184,6 +184,16 @@ def _export_grades(name: str, index: int, grades: Path, roster_csv: Path, export
                          f"{assignment_grades.total_possible:g} points)"])
 
 
+def _submitters(autograder_zip: Path, grades: Path):  # -> Callable[[Path], Submitter] | None
+    """What ``mlphys grade`` finds beside ``collect``'s submissions: a quiz is graded as each
+    file's submitter (``collection.json``), so the demo runs the path its log shows."""
+    from autograder.grading.otter.autograder_zip import load_autograder
+    from autograder.identity_sources import COLLECTION_FILE, load_source
+
+    column = load_autograder(autograder_zip).identity_column
+    return None if column is None else load_source(grades / COLLECTION_FILE, column).submitter
+
+
 def run_assignment(name: str, built, roster: list[DemoStudent], roster_csv: Path, out: Path,
                    rng: np.random.Generator, jobs: int, log: io.TextIOBase, index: int) -> AssignmentOutcome:
     from autograder.democlass import class_submissions
@@ -205,7 +215,8 @@ def run_assignment(name: str, built, roster: list[DemoStudent], roster_csv: Path
     _log(log, ["collect", "--lms", "canvas", str(download), "--roster", str(roster_csv),
                "--out", str(grades)], collection_report(coll, grades))
     summary = grade_batch(built.autograder_zip, [grades / "submissions"], grades, jobs=jobs,
-                          cell_timeout=60, timeout=300, progress=False)
+                          cell_timeout=60, timeout=300, progress=False,
+                          submitter_of=_submitters(built.autograder_zip, grades))
     sheets_dir = grades / "manual-sheets"
     master = ASSIGNMENTS / name / f"{name}.ipynb"
     if _has_manual_questions(master):

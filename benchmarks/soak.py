@@ -369,7 +369,7 @@ def main() -> None:
         zips, kinds = make_class(work, args.n)
         print(f"{args.n} submissions written in {time.perf_counter() - t:.0f} s: "
               f"{collections.Counter(k for v in kinds.values() for k in v.values())}", flush=True)
-        runs = {}
+        runs: dict[str, dict] = {}
         for kind in args.executors.split(","):
             runs[kind] = run_executor(kind, work, zips, kinds, args)
             r = runs[kind]
@@ -378,7 +378,11 @@ def main() -> None:
                   flush=True)
             for role, peaks in r["peak_mb_per_100"].items():
                 print(f"  {role}: peak MB per 100 graded {peaks}", flush=True)
+            write_result(args, runs)  # after each executor: an interrupted run keeps the first
 
+
+def write_result(args: argparse.Namespace, runs: dict[str, dict]) -> None:
+    """Write the runs so far (the grades themselves stay out of the file)."""
     result: dict = {
         "submissions": args.n, "assignments": list(ASSIGNMENTS), "mix": MIX,
         "cell_timeout": args.cell_timeout, "notebook_timeout": args.timeout,
@@ -387,16 +391,15 @@ def main() -> None:
                   "memory": "flat from the first 100 to the last 100"},
     }
     if "local" in runs and "dask" in runs:
-        a, b = runs["local"].pop("_grades"), runs["dask"].pop("_grades")
+        a, b = runs["local"]["_grades"], runs["dask"]["_grades"]
         differ = sorted(k for k in a if a[k] != b.get(k))
         result["dask_vs_local"] = round(runs["dask"]["wall_seconds"]
                                         / runs["local"]["wall_seconds"], 3)
         result["grades_that_differ"] = differ
         print(f"dask / local: {result['dask_vs_local']}; {len(differ)} grades differ: "
               f"{differ[:10]}")
-    for r in runs.values():
-        r.pop("_grades", None)
-    result["runs"] = runs
+    result["runs"] = {kind: {k: v for k, v in r.items() if k != "_grades"}
+                      for kind, r in runs.items()}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.out}")

@@ -87,14 +87,15 @@ def report_csv(gb: AssignmentGrades) -> str:
     """Everything behind each grade, for the instructor (not for an LMS)."""
     buf, w = csv_writer()
     w.writerow(["student_key", "student", "group", "file", "status", "submitted_at", "days_late",
-                "late_basis", "raw_total", "late_penalty", "total", "possible", *gb.questions,
-                "comments"])
+                "late_basis", "raw_total", "late_penalty", "total", "possible", "identity_check",
+                *gb.questions, "comments"])
     for r in gb.rows:
         w.writerow([r.student.key, r.student.display, r.group, r.file or "", r.status,
                     r.timestamp.isoformat() if r.timestamp else "",
                     r.late.days_late if r.late else "", r.late.basis if r.late else "",
                     num(r.raw_total) if r.total is not None else "", num(r.penalty),
                     num(r.total), num(gb.total_possible),
+                    r.identity_flag or (r.identity.status if r.identity else ""),
                     *[num(r.auto[q]) if q in r.auto else
                       (num(r.manual[q][0]) if q in r.manual else "") for q in gb.questions],
                     r.comment])
@@ -108,7 +109,8 @@ def summary_lines(gb: AssignmentGrades) -> list[str]:
         days = r.late.days_late if r.late else 0
         lines.append(f"{r.student.display[:28]:<28} {r.status[:14]:<14} "
                      f"{num(r.raw_total) if r.total is not None else '':>8} {days:>5} "
-                     f"{('-' + num(r.penalty)) if r.penalty else '':>8} {num(r.total):>8}")
+                     f"{('-' + num(r.penalty)) if r.penalty else '':>8} {num(r.total):>8}"
+                     + (f"  identity {r.identity.status}!" if r.identity_flag else ""))
     return lines
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from autograder import csvsafe
 from autograder.grading.batch.gradebook import GRADEBOOK_FILE, GradebookReader
-from autograder.grading.model import ManualQuestion
+from autograder.grading.model import IdentityCheck, ManualQuestion
 from autograder.lms.collect import COLLECTION_FILE, SUBMISSIONS_DIR, load_collection
 from autograder.lms.errors import LmsError
 from autograder.lms.late import LateAssessment, LatePolicy
@@ -102,6 +102,13 @@ class GradeRow:
     """the LMS's id of the submission when it has one (Gradescope)"""
     attempts: int = 0
     """submissions the LMS knows of (the graded one and earlier ones)"""
+    identity: IdentityCheck | None = None
+    """the grader's identity check of a quiz graded as its submitter (None: not checked)"""
+
+    @property
+    def identity_flag(self) -> str:
+        """The instructor's line for a flagged identity ('' when there is nothing to follow up)."""
+        return self.identity.message() if self.identity and self.identity.flagged else ""
 
     @property
     def penalty(self) -> float:
@@ -118,6 +125,8 @@ class GradeRow:
         parts = [f"{q}: {c}" for q, (_, c) in self.manual.items() if c]
         if self.late and self.late.penalty_points:
             parts.append(f"late {self.late.days_late} day(s): -{self.late.penalty_points:g}")
+        if self.identity and self.identity.flagged:  # the student reads it too: their words
+            parts.append(self.identity.student_notice())
         return " | ".join(parts)
 
 
@@ -219,6 +228,32 @@ def _graded_notebooks(collection: dict[str, Any], base: Path, grades_dir: Path) 
         return []
 
 
+def _has_grader_results(path: Path) -> bool:
+    """Whether ``path`` is a gradebook ``mlphys grade`` wrote (not only 'manual export''s)."""
+    if not path.exists():
+        return False
+    try:
+        with GradebookReader(path) as reader:
+            return reader.has_grader_results()
+    except Exception as e:  # noqa: BLE001 - a damaged gradebook: one line, never a traceback
+        raise LmsError(f"cannot read {path}: {e}") from None
+
+
+def _identity_checks(grades_dir: Path) -> dict[str, IdentityCheck]:
+    """File name -> the grader's identity check of its latest result (quizzes graded as their
+    submitter; other results, and results from ``otter grade``, have none)."""
+    if not _has_grader_results(grades_dir / GRADEBOOK_FILE):
+        return {}  # graded by `otter grade`: the gradebook, if any, holds only manual scores
+    from autograder.grading.batch.feedback import read_feedback
+
+    try:
+        return {Path(f.path).name: f.identity for f in read_feedback(grades_dir)
+                if f.identity is not None}
+    except Exception as e:  # noqa: BLE001 - the grades stand; the flag must not vanish silently
+        raise LmsError(f"cannot read the identity checks in {grades_dir / GRADEBOOK_FILE}: "
+                       f"{e}") from None
+
+
 def _wrapped_question_count(paths: list[Path]) -> int:
     """How many questions Otter wrapped for manual grading (or export) in the notebooks: the
     most any readable notebook has (a student may delete a cell, not add a region)."""
@@ -287,6 +322,7 @@ def build_assignment_grades(collection: dict[str, Any] | None, grades_dir: str |
     unsure: list[str] = []
     rows: list[GradeRow] = []
     roster_students = roster.students if roster else []
+    checks = _identity_checks(grades_dir)
 
     def person(d: dict[str, Any]) -> Student:
         s = Student.from_json(d)
@@ -326,9 +362,12 @@ def build_assignment_grades(collection: dict[str, Any] | None, grades_dir: str |
         raw = res["total"] + sum(p for p, _ in mine.values())
         status = "graded" if res["status"] in ("", "Completed") else res["status"]
         late = policy.assess(ts, e.get("late"), total_possible)
+        check = checks.get(Path(e["file"]).name)
+        if check is not None and check.flagged:
+            warnings.append(f"{owner.display} ({e['file']}): {check.message()}: follow up")
         for m in members:
             rows.append(GradeRow(m, e["file"], status, auto=res["scores"], manual=mine,
-                                 raw_total=raw, late=late, **common))
+                                 raw_total=raw, late=late, identity=check, **common))
     for a in collection.get("ambiguous", []):
         owner = Student.from_json(a["student"])
         problems.append(f"{owner.display}: several files and none chosen ({a['why']}): run "

@@ -120,37 +120,39 @@ def test_without_an_identity_source_the_notebooks_id_is_used_and_said(built, tmp
     assert read_feedback(out)[0].identity is None
 
 
-def _loopback_cluster_class():
-    """tests/grading/dask_support.py's LoopbackCluster (that folder is not a package)."""
-    import importlib.util
+def test_on_a_dask_cluster_the_submitter_travels_with_the_task(built, tmp_path):
+    """The identity reaches the Dask grading processes (``GradingTask.submitter``): the copy is
+    graded as its submitter there too, with the same results as on this machine."""
+    from autograder.grading import grade_batch
+    from autograder.grading.executors.dask import DaskExecutor
+    from autograder.grading.executors.local import LocalExecutor
+    from autograder.identity_sources import load_source
+    from tests.grading.dask_support import LoopbackCluster
 
-    path = Path(__file__).parents[1] / "grading" / "dask_support.py"
-    spec = importlib.util.spec_from_file_location("mlphys_test_dask_support", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.LoopbackCluster
-
-
-def test_on_a_dask_cluster_the_copy_is_graded_against_its_submitters_variant(built, tmp_path):
-    """The submitter travels with each task to the Dask worker's grading process: the same
-    copy case as above, graded by a loopback cluster of two workers."""
     subs = tmp_path / "subs"
     subs.mkdir()
     nbformat.write(notebook(built, "ada.lovelace"), subs / "ada.ipynb")
     nbformat.write(notebook(built, "ada.lovelace"), subs / "copy.ipynb")
     ids = tmp_path / "ids.csv"
     ids.write_text("file,identity\nada.ipynb,ada.lovelace\ncopy.ipynb,alan.turing\n")
-    cluster = _loopback_cluster_class()(tmp_path / "cluster", workers=2)
+    submitter_of = load_source(ids, "auto").submitter
+    zip_path = built[QUIZ].autograder_zip
+    local = grade_batch(zip_path, [subs], tmp_path / "local", executor=LocalExecutor(1),
+                        progress=False, submitter_of=submitter_of)
+    cluster = LoopbackCluster(tmp_path / "cluster", workers=1)
     try:
-        out = tmp_path / "graded"
-        grade(["-a", str(built[QUIZ].autograder_zip), "--out", str(out), "--identities",
-               str(ids), "--dask-scheduler", cluster.address, str(subs)])
+        with DaskExecutor(cluster.address) as executor:
+            dask = grade_batch(zip_path, [subs], tmp_path / "dask", executor=executor,
+                               progress=False, submitter_of=submitter_of)
     finally:
         survivors = cluster.close()
     assert survivors == []
-    got = totals(out)
-    assert got["ada"] == (agreement(built, "ada.lovelace", "ada.lovelace"), "Completed")
-    assert got["copy"] == (agreement(built, "ada.lovelace", "alan.turing"), "Completed")
-    assert got["copy"][0] < got["ada"][0]
-    assert {Path(f.path).stem: f.identity.status for f in read_feedback(out)} == {
-        "ada": "match", "copy": "mismatch"}
+    assert dask.results == local.results and len(local.results) == 2
+    assert totals(tmp_path / "dask")["copy"] == (agreement(built, "ada.lovelace", "alan.turing"),
+                                                 "Completed")
+    checks = {Path(f.path).stem: f.identity for f in read_feedback(tmp_path / "dask")}
+    assert checks["copy"].status == "mismatch" and checks["copy"].graded_as == "alan.turing"
+    assert checks["ada"].status == "match"
+    for name in ("ada.json", "copy.json"):
+        assert (json.loads((tmp_path / "dask" / "results" / name).read_text())
+                == json.loads((tmp_path / "local" / "results" / name).read_text()))

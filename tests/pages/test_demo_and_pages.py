@@ -27,6 +27,8 @@ def demo(tmp_path_factory) -> Path:
                                        "--assignments", ASSIGNMENT, "--jobs", "2"])
     assert result.exit_code == 0, result.output
     assert "where things are" in result.output
+    # the demo always says whether (and how) its class can be graded in the hand-grading page
+    assert "has questions graded by hand: no grading page" in result.output
     return out
 
 
@@ -53,6 +55,11 @@ def test_demo_grades_every_student_of_the_canvas_download(demo):
     kinds_seen = {f.grading_status.split(":")[0] for f in feedback}
     assert "Completed" in kinds_seen and "kernel died" in kinds_seen  # the os._exit student
     assert 0 < summary["full"] < STUDENTS
+    # graded as each file's Canvas submitter (collection.json), as `mlphys grade` does; the
+    # demo's students all hand in their own notebooks
+    statuses = {f.identity.status for f in feedback if f.identity is not None}
+    assert len([f for f in feedback if f.identity is not None]) == STUDENTS
+    assert "match" in statuses and not statuses & {"mismatch", "unknown", "unset"}
 
 
 def test_canvas_export_has_every_roster_student_and_late_penalties(demo):

@@ -356,6 +356,12 @@ class GradebookReader:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def has_grader_results(self) -> bool:
+        """Whether ``mlphys grade`` wrote here (a gradebook of 'manual export' alone, next to
+        ``otter grade``'s CSV, has only the manual tables)."""
+        return self.conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND "
+                                 "name='attempts'").fetchone() is not None
+
     def latest_results(self, submission_path: str | None = None,
                        autograder_sha256: str | None = None) -> list[sqlite3.Row]:
         """The latest attempt with a result of each submission (sorted by path): committed

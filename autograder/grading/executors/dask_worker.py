@@ -213,7 +213,8 @@ def grade_on_worker(settings: dict[str, Any], autograder: bytes, name: str, data
     ``settings``: ``autograder_sha256``, ``limits`` (``Limits`` as a dict),
     ``max_notebook_bytes`` and ``code`` (the driver's :func:`code_fingerprint`). ``data`` is
     the file's content, or only its head when ``size`` is larger (see
-    ``dask.MAX_SEND_BYTES``). Announces the start on ``topic`` (``{"ref", "worker", "pid"}``).
+    ``dask.MAX_SEND_BYTES``). ``submitter``: who handed it in (``GradingTask.submitter``).
+    Announces the start on ``topic`` (``{"ref", "worker", "pid"}``).
     Raises ``GraderProcessError`` when the grading process dies (the driver retries once).
     """
     from distributed import get_worker
