@@ -13,7 +13,8 @@ installed one is used) and optionally ``course.toml``::
     identity = "auto"      # roster column that is student_id: auto|login|email|sid|id_number|lms_id
 
     [gradescope]
-    question_visibility = "after_published"   # or "hidden": per-question scores and hints
+    question_visibility = "after_published"   # hidden|after_due_date|visible: when students
+                                              # see per-question scores and hints
 
 The folder is ``--course DIR``, else the nearest of the current directory and its parents that
 holds ``course.toml`` or an ``assignments/`` folder, else the course shipped with mlphys (this

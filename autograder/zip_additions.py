@@ -10,7 +10,7 @@
 The course chooses the visibility in its ``course.toml``::
 
     [gradescope]
-    question_visibility = "after_published"   # or "hidden"
+    question_visibility = "after_published"   # or "hidden", "after_due_date", "visible"
 
 and one assignment may differ in its master's ``# ASSIGNMENT CONFIG`` (Otter ignores keys it
 does not know)::
@@ -36,9 +36,11 @@ from typing import Any
 import click
 
 DEFAULT_VISIBILITY = "after_published"
-VISIBILITY_CHOICES = ("hidden", "after_published")
-"""``hidden``: Otter's own default for a zip with hidden tests; ``after_published``: scores and
-hints once grades are published."""
+VISIBILITY_CHOICES = ("hidden", "after_due_date", "after_published", "visible")
+"""Gradescope's visibility values: ``hidden`` (Otter's own default for a zip with hidden tests:
+students see only the public tests' summary), ``after_due_date``, ``after_published`` (scores
+and hints once grades are published), ``visible`` (at once). The zip's results.json is written
+by mlphys's grader on Gradescope too, so every value applies there."""
 
 
 def question_visibility(assignment_config: dict[str, Any],

@@ -126,9 +126,15 @@ def test_solutions_full_and_blank_zero_under_mlphys_grade(homework, tmp_path):
     shutil.copy(dist / "student" / f"{HOMEWORK}.ipynb", submissions / "blank.ipynb")
     run(["grade", "--autograder", str(dist / "autograder" / f"{HOMEWORK}-autograder.zip"),
          "--out", str(tmp_path / "graded"), "--jobs", "2", "--quiet", str(submissions)])
-    scores = {Path(f.path).stem: {q.name: (q.score, q.possible) for q in f.questions}
-              for f in read_feedback(tmp_path / "graded")}
+    feedback = {Path(f.path).stem: f for f in read_feedback(tmp_path / "graded")}
+    scores = {stem: {q.name: (q.score, q.possible) for q in f.questions} for stem, f in feedback.items()}
     assert scores == {"solutions": {"q1": (2.0, 2.0)}, "blank": {"q1": (0.0, 2.0)}}
+    # what the blank notebook's student is told: the hidden case by its docstring, with the hint
+    hidden = [c for c in feedback["blank"].questions[0].cases if c.hidden]
+    hint = re.search(r'failure_message: "(.*)"', blocks()["q1-hidden-test"])[1]
+    assert [(c.title, c.passed) for c in hidden] == [("sigmoid on random arrays of several shapes", False)]
+    assert hidden[0].hint.startswith(hint)
+    assert "expected_fn" not in hidden[0].message and "60601" not in hidden[0].message
     student = (dist / "student" / f"{HOMEWORK}.ipynb").read_text()
     assert "np.exp(-z)" not in student and "reference.activations" not in student
 

@@ -214,7 +214,10 @@ def test_the_course_chooses_the_question_visibility_and_mistakes_are_one_line(tm
     assert manifest({})["gradescope"] == {"question_visibility": "after_published"}
     hidden = {"mlphys": {"gradescope": {"question_visibility": "hidden"}}}
     assert manifest(hidden)["gradescope"] == {"question_visibility": "hidden"}
-    with pytest.raises(click.ClickException, match="must be one of hidden, after_published"):
+    visible = {"mlphys": {"gradescope": {"question_visibility": "visible"}}}
+    assert manifest(visible)["gradescope"] == {"question_visibility": "visible"}
+    with pytest.raises(click.ClickException,
+                       match="must be one of hidden, after_due_date, after_published, visible"):
         manifest({"mlphys": {"gradescope": {"question_visibility": "always"}}})
     zip_path = tmp_path / "a.zip"
     zip_path.write_bytes(ag_zip("demo_hints").read_bytes())
