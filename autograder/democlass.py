@@ -120,10 +120,26 @@ def as_student_work(solutions: nbformat.NotebookNode, student_nb: nbformat.Noteb
 
 
 def apply_mutation(nb: nbformat.NotebookNode, mutation: dict) -> bool:
-    """Apply one find/replace mutation to every code cell; False if it found nothing."""
+    """Apply one find/replace mutation to every code cell; False if it found nothing.
+
+    Three forms (``mutations.yml`` and ``alternatives.yml`` use all of them):
+    ``find``/``replace`` replaces literal text; with ``regex: true`` ``find`` is a multiline
+    regular expression and ``replace`` its template (quiz answers: ``q1_answer = "b"`` written
+    another way, whatever the letter); ``cell``/``source`` replaces the whole code cell whose
+    source starts with ``cell`` (an alternative implementation of a question, written afresh).
+    """
     hit = False
     for cell in nb.cells:
-        if cell.cell_type == "code" and mutation["find"] in cell.source:
+        if cell.cell_type != "code":
+            continue
+        if "cell" in mutation:
+            if cell.source.lstrip().startswith(mutation["cell"]):
+                cell.source = mutation["source"]
+                hit = True
+        elif mutation.get("regex"):
+            cell.source, n = re.subn(mutation["find"], mutation["replace"], cell.source, flags=re.M)
+            hit = hit or n > 0
+        elif mutation["find"] in cell.source:
             cell.source = cell.source.replace(mutation["find"], mutation["replace"])
             hit = True
     return hit

@@ -14,6 +14,10 @@
   variance 2N), so <(1 - eta S)^2> = 1 - 2 eta N + eta^2 N (N + 2) and
   <w_t^2> = w0^2 (1 - 2 eta N + eta^2 N (N + 2))^t. With :func:`reference.sgd.exact_mean_slope`
   it gives the standard error a statistical test of a simulation needs.
+* :func:`chi_square_cdf` and :func:`ks_distance`: whether a simulation draws S_t as the prompt
+  prescribes (a sum of N squared standard normals, chi-square with N degrees of freedom) and not
+  from the Gaussian approximation N + sqrt(2N) xi, which has the same mean and variance: a
+  Kolmogorov-Smirnov distance to the chi-square distribution tells them apart.
 """
 
 from __future__ import annotations
@@ -46,3 +50,28 @@ def exact_slope_second_moment(w0: float, eta: float, N: int, t: np.ndarray | flo
     """<w_t^2> = w0^2 (1 - 2 eta N + eta^2 N (N + 2))^t for w_{t+1} = w_t (1 - eta sum_j x_j^2)."""
     t = np.asarray(t, dtype=float)
     return w0**2 * (1.0 - 2.0 * eta * N + eta**2 * N * (N + 2.0)) ** t
+
+
+def chi_square_cdf(x: np.ndarray, dof: int) -> np.ndarray:
+    """P(S <= x) for S chi-square with an even number ``dof`` of degrees of freedom.
+
+    For dof = 2k: 1 - exp(-x/2) sum_{j<k} (x/2)^j / j!, exact and without SciPy.
+    """
+    if dof <= 0 or dof % 2:
+        raise ValueError(f"the closed form needs an even, positive number of degrees of freedom, not {dof}")
+    half = np.maximum(np.asarray(x, dtype=float), 0.0) / 2.0
+    term, total = np.ones_like(half), np.zeros_like(half)
+    for j in range(dof // 2):
+        total += term
+        term = term * half / (j + 1)
+    return 1.0 - np.exp(-half) * total
+
+
+def ks_distance(samples: np.ndarray, cdf: np.ndarray | None = None, dof: int | None = None) -> float:
+    """Kolmogorov-Smirnov distance between the samples' empirical CDF and chi-square(dof)."""
+    s = np.sort(np.asarray(samples, dtype=float).ravel())
+    n = len(s)
+    model = chi_square_cdf(s, dof) if cdf is None else np.asarray(cdf, dtype=float)
+    above = np.arange(1, n + 1) / n - model
+    below = model - np.arange(0, n) / n
+    return float(max(above.max(), below.max()))

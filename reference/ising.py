@@ -8,6 +8,8 @@ spins. Tc = 2 / ln(1 + sqrt 2) ~ 2.269 for J = 1: ferromagnetic (|m| ~ 1) below,
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 T_CRITICAL = 2.0 / np.log(1.0 + np.sqrt(2.0))
@@ -81,3 +83,50 @@ def phase_labels(temperatures: np.ndarray) -> np.ndarray:
     """One-hot labels: column 1 = ordered (T < Tc), column 0 = disordered."""
     ordered = np.asarray(temperatures) < T_CRITICAL
     return np.eye(2)[ordered.astype(int)]
+
+
+#: The configurations homework 5 hands out (``ising_configs.npz`` next to the notebook): its
+#: network questions train and measure on a *reference* simulation, so that they judge the
+#: network and the crossing, not the student's Monte Carlo of question 3 a second time.
+COURSE_L = 16
+COURSE_TRAIN_TEMPERATURES = np.concatenate([np.linspace(1.0, 1.8, 5), np.linspace(2.8, 3.6, 5)])
+COURSE_SCAN_TEMPERATURES = np.linspace(1.5, 3.3, 19)
+
+
+def course_dataset() -> dict[str, np.ndarray]:
+    """Training set (50 per temperature, far from Tc) and scan (40 per temperature, 1.5 to 3.3).
+
+    Deterministic (fixed seeds, PCG64): ``tests/reference`` checks that the committed file is
+    exactly this, and hidden tests recompute the scan instead of trusting a file the student
+    could edit. Cached (about a second to compute); the arrays are read-only.
+    """
+    return dict(_course_dataset())
+
+
+@lru_cache(maxsize=1)
+def _course_dataset() -> dict[str, np.ndarray]:
+    train, train_T = sample_configurations(COURSE_L, COURSE_TRAIN_TEMPERATURES, 50,
+                                           np.random.default_rng(5_2024), equilibration=100, spacing=5)
+    scan, scan_T = sample_configurations(COURSE_L, COURSE_SCAN_TEMPERATURES, 40,
+                                         np.random.default_rng(6_2024), equilibration=200, spacing=5)
+    out = {"train_configs": train.astype(np.int8), "train_T": train_T,
+           "scan_configs": scan.astype(np.int8), "scan_T": scan_T}
+    for array in out.values():
+        array.flags.writeable = False
+    return out
+
+
+def crossing_temperatures(temperatures: np.ndarray, p_ordered: np.ndarray) -> list[float]:
+    """Every temperature where the curve p_ordered(T) crosses 1/2, by linear interpolation
+    between neighbouring scan temperatures (a non-monotonic curve may cross more than once)."""
+    t = np.asarray(temperatures, dtype=float)
+    p = np.asarray(p_ordered, dtype=float) - 0.5
+    out = []
+    for k in range(len(t) - 1):
+        if p[k] == 0:
+            out.append(float(t[k]))
+        elif p[k] * p[k + 1] < 0:
+            out.append(float(t[k] + (t[k + 1] - t[k]) * p[k] / (p[k] - p[k + 1])))
+    if len(p) and p[-1] == 0:
+        out.append(float(t[-1]))
+    return out

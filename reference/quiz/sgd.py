@@ -4,6 +4,14 @@ The trajectory of w_{j+1} = w_j - eta w_j + xi_j (<xi^2> = 1) is generated here;
 option closest (on a log scale) to eta estimated from that trajectory by lag-1 regression
 (:func:`reference.sgd.estimate_eta`). The deck's own picture is lost; the lecture version uses
 eta = 0.02 (option d) with seed 2020, and the generator checks that the estimate is unambiguous.
+
+The numeric question (estimate eta yourself) is judged by :func:`reference.sgd.eta_is_supported`:
+every standard estimator within its own statistical uncertainty. That only separates right from
+wrong answers (1 - eta, the variance, 1/Var) when the trajectory holds enough correlation times
+(1/eta steps each), so a trajectory has at least ``CORRELATION_TIMES / eta`` steps: 200 000 for
+eta = 0.001 instead of the 10 000 (ten correlation times) that made even the true eta fail.
+The values are rounded to float32, the precision the student file stores, so that the hidden
+test and the student see the same numbers.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ QUIZ = "quiz03-sgd"
 QID = "sgd.eta"
 ETA_OPTIONS = [1.0, 0.1, 0.2, 0.02, 0.01, 0.001]
 STEPS = 10000
+CORRELATION_TIMES = 200
 LECTURE_ETA, LECTURE_SEED = 0.02, 2020
 
 
@@ -27,10 +36,16 @@ def nearest_option(eta_estimate: float, options: list[float] = ETA_OPTIONS) -> i
     return int(np.argmin(np.abs(logs - np.log(max(eta_estimate, 1e-6)))))
 
 
-def trajectory(eta: float, rng: np.random.Generator, steps: int = STEPS) -> np.ndarray:
-    """A stationary trajectory: the start is drawn from the stationary distribution."""
+def steps_for(eta: float) -> int:
+    """At least STEPS, and at least CORRELATION_TIMES correlation times (1/eta steps each)."""
+    return max(STEPS, int(round(CORRELATION_TIMES / eta)))
+
+
+def trajectory(eta: float, rng: np.random.Generator, steps: int | None = None) -> np.ndarray:
+    """A stationary trajectory (start drawn from the stationary distribution), float32 values."""
     w0 = rng.normal(scale=np.sqrt(stationary_variance(eta)))
-    return simulate_quiz_process(eta, steps, rng, w0=w0)
+    w = simulate_quiz_process(eta, steps_for(eta) if steps is None else steps, rng, w0=w0)
+    return w.astype(np.float32).astype(float)
 
 
 def _figure(w: np.ndarray) -> Figure:
@@ -66,7 +81,7 @@ def make(seed: int | None = None) -> Question:
                 "$\\langle \\xi_j^2 \\rangle = 1$. The trajectory is shown (and given as data). "
                 "What is the value of $\\eta$?"),
         options=letters, answer=answer, reason=reason, figure=lambda: _figure(w),
-        data={"trajectory": w},
+        data={"trajectory": w, "eta": eta},  # only the trajectory goes to students
     )
 
 

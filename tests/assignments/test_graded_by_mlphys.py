@@ -75,5 +75,6 @@ def test_the_reference_package_is_out_of_the_students_reach(built, tmp_path):
     path.parent.mkdir()
     nbformat.write(cheater, path)
     otter = otter_scores(built[name].autograder_zip, path, tmp_path / "otter" / "out")
-    # under otter run the same notebook earns the forward/backprop points it never wrote
-    assert otter["q1"][0] == otter["q1"][1] > 0
+    # under otter run the same notebook earns forward points it never wrote (all but the 'jump'
+    # case, whose training stand-in the reference's forward leaves out by default)
+    assert otter["q1"][0] >= otter["q1"][1] - 1 > 0
