@@ -37,7 +37,9 @@ from autograder.grading.model import Limits
 
 pytestmark = pytest.mark.slow
 
-LIMITS = Limits(cell_timeout=3, notebook_timeout=60, call_timeout=10, interrupt_grace=1)
+# the cell limit leaves honest cells room on a loaded machine (the two graders must agree on
+# every row, so no honest cell may come near it); the loopers reach it whatever the load
+LIMITS = Limits(cell_timeout=10, notebook_timeout=90, call_timeout=10, interrupt_grace=1)
 MIXED_ATTACKS = ("fool_allclose", "always_equal_objects", "read_hidden_tests",
                  "zip_otter_log_pickle", "forged_results_file", "exfil_hidden_message",
                  "infinite_loop", "sleep_ignoring_interrupts", "os_exit",
