@@ -79,7 +79,11 @@ def main(argv: list[str]) -> int:
     env = dict(os.environ, MPLBACKEND="Agg")
     if job == "test":
         ensure_chromium()
-        code = subprocess.call([str(python), "-m", "pytest", *rest], cwd=ROOT, env=env)
+        # the whole suite on two pytest processes, a test file each (module fixtures stay in
+        # one process): much of it waits on sandboxes, browsers and Dask; pass -n to change it
+        parallel = [] if any(a == "-n" or a.startswith(("-n", "--numprocesses")) for a in rest) \
+            else ["-n", "2", "--dist", "loadfile"]
+        code = subprocess.call([str(python), "-m", "pytest", *parallel, *rest], cwd=ROOT, env=env)
         if code == 5:  # pytest: no tests were collected (e.g. a -k filter matched nothing)
             print("[run.py] pytest collected no tests", file=sys.stderr)
             return 0
