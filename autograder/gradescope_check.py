@@ -166,6 +166,14 @@ def _under_root() -> list[str]:
     return sorted({p.split("/")[2] for p in paths if p.startswith("/root/")})
 
 
+def _under_tmp() -> list[str]:
+    """Folders of this interpreter that live under /tmp (a checkout or venv there): the
+    container's private /tmp would hide them, so they are carried into it."""
+    paths = sorted({os.path.realpath(p) for p in (sys.prefix, sys.base_prefix)
+                    if os.path.realpath(p).startswith("/tmp/")})
+    return [p for p in paths if not any(p.startswith(q + "/") for q in paths)]
+
+
 def _masked() -> list[str]:
     """This machine's mlphys and course sources: a Gradescope container has neither."""
     from autograder.grading.sandbox import host
@@ -182,8 +190,15 @@ def _container_command(tree: Path, python_bin: str) -> list[str]:
     caps = ",".join(["-all", *(f"+{c}" for c in DOCKER_CAPABILITIES)])
     env = ["env", "-i", f"PATH={python_bin}:/usr/local/bin:/usr/bin:/bin", "HOME=/root",
            "LANG=C.UTF-8"]
-    lines = ["set -e", f"mount --bind {q(str(tree))} /autograder",
-             "mount -t tmpfs -o mode=1777,size=2g tmpfs /tmp"]
+    lines = ["set -e", f"mount --bind {q(str(tree))} /autograder"]
+    carried = _under_tmp()
+    if carried:  # through a private stash, as /root's interpreter below
+        lines.append("mount -t tmpfs -o mode=700 tmpfs /dev/shm")
+        for i, path in enumerate(carried):
+            lines += [f"mkdir -p /dev/shm/.keep/{i}", f"mount --bind {q(path)} /dev/shm/.keep/{i}"]
+    lines.append("mount -t tmpfs -o mode=1777,size=2g tmpfs /tmp")
+    for i, path in enumerate(carried):
+        lines += [f"mkdir -p {q(path)}", f"mount --move /dev/shm/.keep/{i} {q(path)}"]
     keep = _under_root()
     for entry in keep:  # the container's own /root (mode 0700, as in Ubuntu's image) with
         lines += [f"mkdir -p /tmp/.root/{q(entry)}",  # only the interpreter in it
@@ -191,9 +206,10 @@ def _container_command(tree: Path, python_bin: str) -> list[str]:
     lines.append("mount -t tmpfs -o mode=700 tmpfs /root")
     for entry in keep:
         lines += [f"mkdir /root/{q(entry)}", f"mount --move /tmp/.root/{q(entry)} /root/{q(entry)}"]
-    for path in _masked():
-        lines.append(f"mount -t tmpfs -o ro,mode=755 tmpfs {q(path)}" if os.path.isdir(path)
-                     else f"mount --bind /dev/null {q(path)}")
+    for path in _masked():  # (one under /tmp is gone already: only what was carried is there)
+        mount = (f"mount -t tmpfs -o ro,mode=755 tmpfs {q(path)}" if os.path.isdir(path)
+                 else f"mount --bind /dev/null {q(path)}")
+        lines.append(f"if [ -e {q(path)} ]; then {mount}; fi")
     lines += ["mount -t tmpfs -o mode=1777,size=256m tmpfs /dev/shm",
               "mount -t tmpfs -o ro,mode=755 tmpfs /sys/fs/cgroup",
               "cd /autograder",
