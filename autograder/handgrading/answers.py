@@ -40,18 +40,10 @@ class Answer:
 
 def _notebook(path: Path) -> dict[str, Any]:
     """The notebook of a collected file (an .ipynb, or the one notebook of an Otter zip)."""
-    from autograder.grading.otter.submissions import (
-        Submission,
-        SubmissionError,
-        read_notebook_bytes,
-    )
+    from autograder.lms.manual import notebook_of
     from autograder.lms.questions import read_notebook
 
-    try:
-        data, _ = read_notebook_bytes(Submission(path))
-    except SubmissionError as e:
-        raise LmsError(f"{path.name}: {e.status}") from None
-    return read_notebook(data)
+    return read_notebook(notebook_of(path))
 
 
 def assignment_of_master(master: Path) -> str:
