@@ -387,12 +387,13 @@ def enter_user_namespace(inner_uid: int, outer_uid: int, outer_gid: int) -> None
     _write_map("/proc/self/gid_map", f"{inner_uid} {outer_gid} 1")
 
 
-def exec_runner(cfg: JailConfig) -> None:
-    """Become the runner: new session, unprivileged identity, rlimits, then execve.
+def drop_privileges(cfg: JailConfig) -> None:
+    """Become the runner's identity: new session, unprivileged uid, no_new_privs, rlimits.
 
     * ``setsid``: the student's process group is not the keeper's, so killpg() hits only it;
     * ``setgroups/setgid/setuid``: the per-slot uid owns nothing outside its scratch dir and
-      lets the grader kill every leftover process of that uid;
+      lets the grader kill every leftover process of that uid; going from root to a non-zero
+      uid clears every capability (permitted, effective and ambient), with or without execve;
     * nested user namespace (userns mode): drops every capability at execve;
     * ``PR_SET_NO_NEW_PRIVS``: setuid binaries cannot give privileges back;
     * ``PDEATHSIG``: in basic mode the runner dies with its keeper (set after setuid, which
@@ -409,9 +410,20 @@ def exec_runner(cfg: JailConfig) -> None:
     prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     apply_rlimits(cfg.rlimits)
     os.chdir(cfg.workdir)
+
+
+def exec_runner(cfg: JailConfig) -> None:
+    """Become the runner: drop privileges (``drop_privileges``), then execve a fresh
+    interpreter on ``runner.py`` (the cold start; ``zygote_server`` forks a warm one)."""
+    drop_privileges(cfg)
     for fd in cfg.keep_fds:
         os.set_inheritable(fd, True)
     os.execve(cfg.python, [cfg.python, *cfg.runner_args], cfg.env)
+
+
+RunnerEntry = Any
+"""``(cfg: JailConfig) -> None``, never returning: how the runner process starts once the
+jail is built (``exec_runner`` by default; the fork server passes its own)."""
 
 
 def _reset_signals() -> None:
@@ -420,7 +432,7 @@ def _reset_signals() -> None:
         signal.signal(sig, signal.SIG_DFL)
 
 
-def init_main(cfg: JailConfig) -> None:
+def init_main(cfg: JailConfig, become_runner: RunnerEntry = exec_runner) -> None:
     """PID 1 of the sandbox's PID namespace: build the jail, start the runner, reap.
 
     It exits with the runner's status (128+signal when killed); its exit makes the kernel
@@ -435,7 +447,7 @@ def init_main(cfg: JailConfig) -> None:
     _reset_signals()
     runner = os.fork()
     if runner == 0:
-        _child_guard(exec_runner, cfg)
+        _child_guard(become_runner, cfg)
     for fd in cfg.keep_fds:
         os.close(fd)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # pid 1 ignores it anyway; be explicit
@@ -527,9 +539,17 @@ def protect_from_oom_killer() -> None:
         _write_map("/proc/self/oom_score_adj", "-1000")
 
 
-def keeper_main(cfg: JailConfig) -> int:
+def keeper_main(cfg: JailConfig, become_runner: RunnerEntry = exec_runner,
+                keeper_only_fds: tuple[int, ...] = ()) -> int:
     """The keeper: join the control group, create namespaces (or become a subreaper), start
-    init/runner, supervise."""
+    init/runner, supervise. ``become_runner`` turns init's child into the runner;
+    ``keeper_only_fds`` are closed in every child (the fork server's exit-status pipe)."""
+
+    def in_child(function: RunnerEntry) -> None:
+        for fd in keeper_only_fds:
+            os.close(fd)
+        _child_guard(function, cfg)
+
     join_cgroups(cfg.cgroup_procs)
     # a grader without cgroups caps its own memory with a soft RLIMIT_DATA: not ours to inherit
     soft, hard = resource.getrlimit(resource.RLIMIT_DATA)
@@ -540,14 +560,14 @@ def keeper_main(cfg: JailConfig) -> int:
         child = os.fork()
         if child == 0:
             os.close(cfg.lifeline_fd)
-            _child_guard(exec_runner, cfg)
+            in_child(become_runner)
     else:
         if cfg.mode == "userns":
             enter_user_namespace(0, cfg.outer_uid, cfg.outer_gid)
         unshare(CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS)
         child = os.fork()
         if child == 0:
-            _child_guard(init_main, cfg)
+            in_child(lambda config: init_main(config, become_runner))
     for fd in cfg.keep_fds:
         os.close(fd)
     protect_from_oom_killer()  # after the fork: init/runner keep the default score

@@ -729,11 +729,17 @@ def serve(state: State, stop_op: str | None) -> None:
         send(state, reply)
 
 
-def main() -> None:
-    """Set up the process, preload modules, say hello, serve forever."""
+def main(cfg: dict[str, Any] | None = None, prepared: bool = False) -> None:
+    """Set up the process, preload modules, say hello, serve forever.
+
+    ``cfg`` is ``sys.argv[1]`` (JSON) when run as a script; the fork server passes it
+    directly, with ``prepared=True`` because it already ran ``prepare`` once for every
+    runner it forks.
+    """
     global STATE, GUARD
     GUARD = BuiltinsGuard()
-    cfg = json.loads(sys.argv[1])
+    if cfg is None:
+        cfg = json.loads(sys.argv[1])
     state = STATE = State(cfg)
     for fd in (state.rfd, state.wfd):
         os.set_inheritable(fd, False)
@@ -741,7 +747,7 @@ def main() -> None:
     state.log_fd = os.dup(2)  # the keeper's log: for the runner's own fatal errors only
     os.set_inheritable(state.log_fd, False)
     try:
-        start(state, cfg)
+        start(state, cfg, prepared)
         serve(state, stop_op=None)
     except BaseException:  # the runner itself broke (e.g. the student patched builtins)
         if os.getpid() == state.pid:
@@ -750,18 +756,26 @@ def main() -> None:
         raise
 
 
-def start(state: State, cfg: dict[str, Any]) -> None:
-    """Everything before the first request: stdio, sys.path, preloads, shell, hello."""
-    setup_stdio(state)
+def prepare(cfg: dict[str, Any]) -> None:
+    """What does not depend on the student: ``sys.path`` (the site dirs minus the project)
+    and the preloaded modules. A fork server runs it once and forks runners from there."""
     code_dir = os.path.dirname(os.path.abspath(__file__))
     sys.path[:] = [p for p in sys.path if p != code_dir]
     sys.modules.pop("mlphys_channel", None)
     sys.modules.pop("mlphys_values", None)
+    sys.modules.pop("mlphys_richvalues", None)
     add_site_dirs(cfg.get("site_dirs", []), cfg.get("hidden", []))
     warm_matplotlib(cfg.get("mplcache"))
     for name in cfg.get("preload", ()):
         with contextlib.suppress(Exception):
             importlib.import_module(name)
+
+
+def start(state: State, cfg: dict[str, Any], prepared: bool = False) -> None:
+    """Everything before the first request: stdio, sys.path, preloads, shell, hello."""
+    setup_stdio(state)
+    if not prepared:
+        prepare(cfg)
     sys.modules["otter"] = make_otter_module(state)
     state.shell = make_shell()
     sys.path.insert(0, "")  # like a Jupyter kernel: the notebook's directory is importable

@@ -52,7 +52,7 @@ from typing import Any, Literal
 
 from autograder.grading.causes import Cause, Stop, describe_exit
 from autograder.grading.model import Limits
-from autograder.grading.sandbox import cgroups, host, jail
+from autograder.grading.sandbox import cgroups, host, jail, zygote
 from autograder.grading.sandbox.channel import (
     Channel,
     FrameTimeoutError,
@@ -119,7 +119,9 @@ class Sandbox:
         self.runner_pid: int | None = None
         self.startup_seconds: float | None = None
         self.exit_reason: str | None = None
-        self._keeper: subprocess.Popen[bytes] | None = None
+        self._keeper: ExecKeeper | zygote.ForkedKeeper | None = None
+        self.start_method = ""
+        """``fork server`` (a warm zygote forked the keeper) or ``exec`` (a cold start)"""
         self._runtime: str | None = None
         self._to_runner = self._from_runner = self._lifeline = self._pidfd = -1
         self._channel: Channel | None = None
@@ -209,27 +211,54 @@ class Sandbox:
             disk_bytes=self.limits.disk_bytes, disk_inodes=self.limits.disk_inodes,
             cgroup_procs=[] if self._cgroup is None else self._cgroup.procs_files,
             outer_uid=os.getuid(), outer_gid=os.getgid())
-        # the config goes through stdin, not argv: /proc/1/cmdline is readable in the jail
-        config_r, config_w = os.pipe()
-        os.write(config_w, cfg.to_json().encode())  # a few KiB: fits in the pipe buffer
-        os.close(config_w)
-        log = open(os.path.join(self._runtime, "keeper.log"), "wb")  # noqa: SIM115
+        log = os.open(os.path.join(self._runtime, "keeper.log"),
+                      os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
         try:
-            self._keeper = subprocess.Popen(
-                [sys.executable, "-I", "-S", jail.__file__],
-                stdin=config_r, stdout=log, stderr=log,
-                pass_fds=(to_r, from_w, life_r), close_fds=True, cwd=self._runtime)
+            self._keeper = self._fork_keeper(cfg, runner_cfg, (to_r, from_w, life_r, log))
+            if self._keeper is None:
+                self._keeper = self._exec_keeper(cfg, (to_r, from_w, life_r), log)
         finally:
-            log.close()
-            for fd in (to_r, from_w, life_r, config_r):
+            for fd in (to_r, from_w, life_r, log):
                 os.close(fd)
         self._to_runner, self._from_runner, self._lifeline = to_w, from_r, life_w
         os.set_blocking(to_w, False)
         os.set_blocking(from_r, False)
-        self._pidfd = os.pidfd_open(self._keeper.pid)
+        self._pidfd = self._keeper.pidfd
         self._channel = Channel(from_r, to_w, exit_fd=self._pidfd, on_exit=self._died)
         self._finalizer = weakref.finalize(self, _emergency_cleanup, self._keeper,
                                            life_w, self._runtime)
+
+    def _fork_keeper(self, cfg: jail.JailConfig, runner_cfg: dict[str, Any],
+                     fds: tuple[int, int, int, int]) -> zygote.ForkedKeeper | None:
+        """A keeper forked by this process's warm zygote, or None (start cold instead)."""
+        setup = {name: runner_cfg[name] for name in ("site_dirs", "hidden", "preload")}
+        server = zygote.fork_server_for(self.mode, setup)
+        if server is None:
+            return None
+        try:
+            keeper = server.spawn(cfg, runner_cfg, fds)
+        except zygote.ForkServerError:
+            zygote.discard(server)  # the next sandbox starts a new zygote
+            return None
+        self.start_method = "fork server"
+        return keeper
+
+    def _exec_keeper(self, cfg: jail.JailConfig, fds: tuple[int, int, int],
+                     log: int) -> ExecKeeper:
+        """A cold start: ``python -I -S jail.py`` with the config on stdin."""
+        # the config goes through stdin, not argv: /proc/1/cmdline is readable in the jail
+        config_r, config_w = os.pipe()
+        os.write(config_w, cfg.to_json().encode())  # a few KiB: fits in the pipe buffer
+        os.close(config_w)
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-I", "-S", jail.__file__],
+                stdin=config_r, stdout=log, stderr=log,
+                pass_fds=fds, close_fds=True, cwd=self._runtime)
+        finally:
+            os.close(config_r)
+        self.start_method = "exec"
+        return ExecKeeper(process)
 
     def _ro_paths(self) -> list[str]:
         """The system trees, plus the extra site dirs that are not inside one of them."""
@@ -291,26 +320,8 @@ class Sandbox:
             self.stop = stop
 
     def _reap(self, timeout: float | None) -> int | None:
-        """The keeper's exit code once it has exited (waiting up to ``timeout``), else None.
-
-        Why not ``Popen.wait``/``poll``: they hold an internal lock that an asynchronous
-        exception (a test's alarm) can leave locked forever; pidfd + waitpid hold none.
-        """
-        keeper = self._keeper
-        if keeper is None or keeper.returncode is not None:
-            return None if keeper is None else keeper.returncode
-        if self._pidfd >= 0:
-            ready, _, _ = select.select([self._pidfd], [], [], timeout)
-            if not ready:
-                return None
-        try:
-            pid, status = os.waitpid(keeper.pid, 0 if self._pidfd >= 0 else os.WNOHANG)
-        except ChildProcessError:
-            return keeper.returncode
-        if pid == 0:
-            return None
-        keeper.returncode = os.waitstatus_to_exitcode(status)
-        return keeper.returncode
+        """The keeper's exit code once it has exited (waiting up to ``timeout``), else None."""
+        return None if self._keeper is None else self._keeper.reap(timeout)
 
     @property
     def isolation(self) -> str:
@@ -366,6 +377,8 @@ class Sandbox:
                 with contextlib.suppress(OSError):
                     os.close(fd)
         self._to_runner = self._from_runner = self._pidfd = -1
+        if self._keeper is not None:
+            self._keeper.close()
         if self._finalizer is not None:
             self._finalizer.detach()
         if self._runtime:
@@ -381,8 +394,7 @@ class Sandbox:
         keeper = self._keeper
         if keeper is None or self._reap(5) is not None:
             return
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(keeper.pid, signal.SIGKILL)
+        keeper.kill()
         self._reap(None)
 
     def _mark_dead(self, reason: str) -> None:
@@ -697,13 +709,57 @@ class Sandbox:
             self._fail(exc)
 
 
-def _emergency_cleanup(keeper: subprocess.Popen[bytes], lifeline: int, runtime: str) -> None:
+class ExecKeeper:
+    """A cold-started keeper (our child): the same surface as ``zygote.ForkedKeeper``."""
+
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        self.process = process
+        self.pid = process.pid
+        self.pidfd = os.pidfd_open(process.pid)
+
+    @property
+    def returncode(self) -> int | None:
+        return self.process.returncode
+
+    def reap(self, timeout: float | None) -> int | None:
+        """The exit code once it has exited (waiting up to ``timeout``), else None.
+
+        Why not ``Popen.wait``/``poll``: they hold an internal lock that an asynchronous
+        exception (a test's alarm) can leave locked forever; pidfd + waitpid hold none.
+        """
+        process = self.process
+        if process.returncode is not None:
+            return process.returncode
+        ready, _, _ = select.select([self.pidfd], [], [], timeout)
+        if not ready:
+            return None
+        try:
+            pid, status = os.waitpid(process.pid, 0)
+        except ChildProcessError:
+            return process.returncode
+        if pid == 0:
+            return None
+        process.returncode = os.waitstatus_to_exitcode(status)
+        return process.returncode
+
+    def kill(self) -> None:
+        with contextlib.suppress(OSError):
+            signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+
+    def close(self) -> None:
+        """Nothing to release beyond the pidfd, which the Sandbox closes."""
+
+
+def _emergency_cleanup(keeper: ExecKeeper | zygote.ForkedKeeper, lifeline: int,
+                       runtime: str) -> None:
     """Garbage-collected without close(): kill the keeper and drop the runtime dir."""
     with contextlib.suppress(OSError):
         os.close(lifeline)
-    with contextlib.suppress(OSError):
+    with contextlib.suppress(Exception):
         keeper.kill()
     with contextlib.suppress(Exception):
-        keeper.wait(timeout=5)
+        keeper.reap(5)
+    with contextlib.suppress(OSError):
+        os.close(keeper.pidfd)
+    keeper.close()
     shutil.rmtree(runtime, ignore_errors=True)
-
