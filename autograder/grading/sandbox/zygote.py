@@ -37,10 +37,13 @@ from autograder.grading.sandbox import host, jail
 ENV_SWITCH = "MLPHYS_FORK_SERVER"
 """``0`` turns the fork server off (every sandbox starts cold)."""
 
-WARM_MODULES = ("IPython.core.interactiveshell", "traitlets.config", "matplotlib",
-                "matplotlib.pyplot")
-"""Imported by the zygote on top of the sandbox's preloads: what a runner and a homework's
-first cell import anyway (the IPython shell, ``import matplotlib.pyplot as plt``)."""
+SHELL_MODULES = ("IPython.core.interactiveshell", "traitlets.config")
+"""Imported by every zygote: what the runner's IPython shell needs."""
+
+PLOT_MODULES = ("matplotlib", "matplotlib.pyplot")
+"""Imported by a zygote whose sandboxes preload NumPy (the default): what a homework's first
+cell imports anyway (``import matplotlib.pyplot as plt``). A sandbox asked to preload nothing
+gets nothing more than the shell."""
 
 READY_TIMEOUT = 60.0
 REPLY_TIMEOUT = 20.0
@@ -115,7 +118,8 @@ class ForkServer:
         env["IPYTHONDIR"] = os.path.join(self._runtime, "ipython")
         setup = {"code_dir": code_dir, "jail_py": jail.__file__,
                  "runner": {**self.runner_setup, "mplcache": os.path.join(code_dir, "mplcache")},
-                 "warm": list(WARM_MODULES)}
+                 "warm": [*SHELL_MODULES,
+                          *(PLOT_MODULES if "numpy" in self.runner_setup["preload"] else ())]}
         server_py = os.path.join(os.path.dirname(os.path.abspath(__file__)), "zygote_server.py")
         log = open(os.path.join(self._runtime, "zygote.log"), "wb")  # noqa: SIM115
         try:

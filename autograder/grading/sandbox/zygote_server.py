@@ -127,7 +127,8 @@ def _keeper(request: dict[str, Any], fds: list[int], server: socket.socket, jail
             _reseed()
             with contextlib.suppress(OSError):  # matplotlib remembers the zygote's dir
                 os.makedirs(mpl_dir, exist_ok=True)
-            sys.argv = [os.path.join(jail.JAIL_CODE, "runner.py")]
+            # the argv a cold runner has (its config, protocol fds included, is no secret)
+            sys.argv = [os.path.join(jail.JAIL_CODE, "runner.py"), json.dumps(runner_cfg)]
             status_code = 0
             try:
                 runner.main(runner_cfg, prepared=True)
