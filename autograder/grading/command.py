@@ -12,10 +12,13 @@ fails to grade is not a mistake: it gets a row with its status and the exit code
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import click
+
+from autograder.grading.sandbox import zygote
 
 
 @click.command("grade")
@@ -58,6 +61,10 @@ import click
 @click.option("--numpy-legacy-repr", is_flag=True,
               help="Run doctests with NumPy 1's scalar repr (expected outputs recorded under "
                    "NumPy 1).")
+@click.option("--no-fork-server", is_flag=True,
+              help="Start every sandbox from a fresh interpreter instead of forking a warm "
+                   "one (slower; for comparison or if the fork server misbehaves). On Dask, "
+                   "set MLPHYS_FORK_SERVER=0 in the workers' environment instead.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 @click.argument("submissions", nargs=-1, metavar="SUBMISSION ...")
 def grade_command(
@@ -73,6 +80,7 @@ def grade_command(
     max_zip_mb: float,
     max_zip_members: int,
     grader_memory_mb: float,
+    no_fork_server: bool,
     identities: str | None,
     install_requirements: bool,
     ignore_requirements: bool,
@@ -98,6 +106,8 @@ def grade_command(
         submitter_of = _identity_source(autograder, identities, submissions, quiet)
     except (AutograderZipError, ValueError) as e:
         raise click.ClickException(str(e)) from None
+    if no_fork_server:  # read by the grading processes this one starts (they inherit it)
+        os.environ[zygote.ENV_SWITCH] = "0"
     executor: Executor | None = None
     try:
         if dask_scheduler is not None or dask_scheduler_file is not None:

@@ -77,7 +77,8 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
 def test_isolation_is_reported(sandbox: Sandbox) -> None:
     if IS_ROOT:
         assert sandbox.isolation.startswith(
-            "uid+pidns+netns+mountns+ipcns+utsns+rlimits+no_new_privs; limits: memory=")
+            "uid+pidns+netns+mountns+ipcns+utsns+rlimits+no_new_privs; start: fork server; "
+            "limits: memory=")
         assert sandbox.isolation.endswith("disk=sandbox(tmpfs) cpu=process")
     assert sandbox.alive()
     assert sandbox.startup_seconds is not None and sandbox.startup_seconds < 3.0

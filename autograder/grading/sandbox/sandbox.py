@@ -325,8 +325,9 @@ class Sandbox:
 
     @property
     def isolation(self) -> str:
-        """Which protections are active, then which limits hold for the sandbox as a whole,
-        e.g. ``uid+pidns+...+no_new_privs; limits: memory=sandbox(cgroup v1) ...``."""
+        """Which protections are active, how the runner was started (``fork server`` or
+        ``exec``), then which limits hold for the sandbox as a whole, e.g.
+        ``uid+pidns+...+no_new_privs; start: fork server; limits: memory=sandbox(cgroup v1) ...``."""
         if self.mode == "jail":
             base = "uid+pidns+netns+mountns+ipcns+utsns+rlimits+no_new_privs"
         elif self.mode == "userns":
@@ -337,7 +338,7 @@ class Sandbox:
                     "file system and network are visible to student code)")
         else:
             return "not started"
-        return f"{base}; limits: {self.limit_scopes}"
+        return f"{base}; start: {self.start_method}; limits: {self.limit_scopes}"
 
     @property
     def limit_scopes(self) -> str:

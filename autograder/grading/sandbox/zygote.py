@@ -171,6 +171,11 @@ class ForkServer:
             raise ForkServerError(f"fork server refused: {reply.get('error', reply)}")
         return ForkedKeeper(int(reply["pid"]), received[0], status_r)
 
+    @property
+    def pid(self) -> int | None:
+        """The zygote's host pid (None once closed)."""
+        return None if self._process is None else self._process.pid
+
     def alive(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
@@ -227,6 +232,12 @@ def fork_server_for(mode: str, runner_setup: dict[str, Any]) -> ForkServer | Non
         server.startup_seconds = time.monotonic() - began  # type: ignore[attr-defined]
         _SERVERS[key] = server
         return server
+
+
+def running() -> list[ForkServer]:
+    """This process's zygotes (for tests and diagnostics)."""
+    with _REGISTRY_LOCK:
+        return list(_SERVERS.values())
 
 
 def discard(server: ForkServer) -> None:
