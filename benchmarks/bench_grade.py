@@ -17,6 +17,11 @@ Printed and written to ``benchmarks/results/grade.json``:
     .venv/bin/python benchmarks/bench_grade.py --autograder A.zip --submissions DIR
     .venv/bin/python benchmarks/bench_grade.py --skip-otter --baseline /tmp/old --rounds 3
 
+``--cold-rounds K``: ``mlphys grade`` is timed K times with the fork server (the default: a
+warm zygote forks each sandbox) and K times with ``--no-fork-server`` (a fresh interpreter per
+sandbox), alternating, and ``fork_server_speedup`` (median cold / median fork server) is
+reported next to both throughputs.
+
 ``--baseline DIR``: a checkout of an earlier version (``git archive REV | tar -x -C DIR``);
 ``mlphys grade`` is then timed alternately with this code and with that one, ``--rounds``
 times each, in the same run, and ``vs_baseline`` (median time now / median time then) is
@@ -79,9 +84,10 @@ def write(nb: nbformat.NotebookNode, path: Path) -> Path:
 
 
 def time_mlphys(zip_path: Path, subs: list[Path], jobs: int, work: Path,
-                code: Path | None = None) -> float:
+                code: Path | None = None, fork_server: bool = True) -> float:
     """Wall time of one ``mlphys grade`` of ``subs`` (a fresh output directory each time);
-    ``code``: run that checkout's ``autograder`` instead of this one."""
+    ``code``: run that checkout's ``autograder`` instead of this one; ``fork_server=False``:
+    every sandbox starts cold (``--no-fork-server``)."""
     out = Path(tempfile.mkdtemp(prefix="mlphys-out-", dir=work))
     flat = work / "mlphys-in"
     if not flat.exists():
@@ -91,6 +97,7 @@ def time_mlphys(zip_path: Path, subs: list[Path], jobs: int, work: Path,
     env = dict(os.environ)
     if code is not None:
         env["PYTHONPATH"] = str(code)
+    env["MLPHYS_FORK_SERVER"] = "1" if fork_server else "0"
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-m", "autograder.cli", "grade", "--autograder",
                     str(zip_path), "--out", str(out), "--jobs", str(jobs), "--quiet", str(flat)],
@@ -164,6 +171,10 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=RESULTS, help=f"JSON file (default {RESULTS})")
     ap.add_argument("--baseline", type=Path, help="an earlier checkout to compare with")
     ap.add_argument("--rounds", type=int, default=3, help="alternating runs with --baseline")
+    ap.add_argument("--cold-rounds", type=int, default=0, metavar="K",
+                    help="also time K alternating pairs of `mlphys grade` with and without the "
+                         "fork server (--no-fork-server); the fork server's time is then the "
+                         "median of its K runs")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-grade-") as tmp:
@@ -187,7 +198,18 @@ def main() -> None:
         print(f"{n} submissions of {assignment}, {args.jobs} jobs", flush=True)
         t_floor = time_nbclient(subs, args.jobs)
         print(f"nbclient floor ({args.jobs} parallel): {t_floor:.1f} s", flush=True)
-        t_ours = time_mlphys(zip_path, subs, args.jobs, work)
+        cold_pairs: dict[str, list[float]] = {"fork_server": [], "cold": []}
+        if args.cold_rounds > 0:
+            import statistics
+
+            for k in range(args.cold_rounds):  # alternate the order: both see the same load
+                for fork in ((True, False) if k % 2 == 0 else (False, True)):
+                    cold_pairs["fork_server" if fork else "cold"].append(
+                        time_mlphys(zip_path, subs, args.jobs, work, fork_server=fork))
+            print(f"fork server / cold pairs (s): {cold_pairs}", flush=True)
+            t_ours = statistics.median(cold_pairs["fork_server"])
+        else:
+            t_ours = time_mlphys(zip_path, subs, args.jobs, work)
         print(f"mlphys grade: {t_ours:.1f} s", flush=True)
         paired: dict[str, list[float]] = {"now": [], "baseline": []}
         if args.baseline is not None:
@@ -216,6 +238,17 @@ def main() -> None:
         "time_vs_nbclient_floor": round(t_ours / t_floor, 2),
         "goals": {"throughput_vs_otter_run": ">= 10", "time_vs_nbclient_floor": "<= 1.5"},
     }
+    if args.cold_rounds > 0:
+        import statistics
+
+        t_cold = statistics.median(cold_pairs["cold"])
+        result["fork_server_vs_cold_s"] = cold_pairs
+        result["cold_start"] = {"mlphys_grade": round(t_cold, 2),
+                                "throughput_vs_otter_run": round(t_otter / t_cold, 2),
+                                "time_vs_nbclient_floor": round(t_cold / t_floor, 2)}
+        result["fork_server_speedup"] = round(t_cold / t_ours, 2)
+        print(f"fork server speed-up (median cold / median fork server): "
+              f"{result['fork_server_speedup']}")
     if args.baseline is not None:
         import statistics
 
@@ -225,6 +258,8 @@ def main() -> None:
         print(f"vs_baseline (median now / median baseline): {result['vs_baseline']}")
     print(json.dumps({k: result[k] for k in ("throughput_vs_otter_run",
                                              "time_vs_nbclient_floor")}, indent=2))
+    if "load_average" not in result:
+        result["load_average"] = [round(x, 1) for x in os.getloadavg()]
     if not args.skip_otter:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=2) + "\n")

@@ -1,25 +1,23 @@
-"""What a pre-started, pre-importing sandbox (a fork server) would save per submission.
+"""What the fork server saves per sandbox: a cold start against a fork of the warm zygote.
 
-A fork server keeps one warm process per grading slot that has already imported what every
-notebook's runner imports (NumPy, IPython, and for the homework matplotlib.pyplot), and forks
-it per submission instead of starting a fresh interpreter in a fresh jail. This benchmark
-measures, alternating in one run so that the machine's load falls on both alike:
+Measured alternately in one run, so that the machine's load falls on both alike, each round
+opens one sandbox of each kind and times what a homework submission pays before its first
+line of its own:
 
-* ``cold``: what a submission pays today before its first line of its own: ``Sandbox.start``
-  (keeper, jail, runner with NumPy and IPython) plus a cell ``import matplotlib.pyplot``;
-* what a fork server would no longer pay: the keeper's interpreter start-up (``keeper``: a
-  fresh ``python -I -S``) and the runner's (``runner``: a fresh interpreter importing NumPy,
-  IPython and matplotlib.pyplot and creating the IPython shell), against what it would pay
-  instead: two ``fork()`` of a process holding those modules (``fork``, with the child's exit
-  and the parent's ``waitpid``). Building the namespaces and mounts stays the same either way.
+* ``start``: ``Sandbox.start`` (keeper, namespaces and mounts, runner with NumPy and the
+  IPython shell, its hello);
+* ``first_cell``: a cell ``import numpy as np, matplotlib.pyplot as plt`` (a homework's first
+  cell; matplotlib is already imported in a forked runner, not in a cold one);
+* ``close``: ``Sandbox.close`` (kill, control group, tmpfs, slot lease).
 
-The saving per submission is at most ``keeper + runner - 2 x fork``; ``cold`` bounds it too.
-All are medians of alternating rounds in one run; under load, compare them with each other
-only, never with a quiet machine's grading times.
+``cold`` starts with ``MLPHYS_FORK_SERVER=0``; ``fork server`` with the default. The zygote's
+own start-up (once per grading process) is reported apart. Medians of ``--rounds`` rounds;
+under load compare the two columns with each other only.
 
     .venv/bin/python benchmarks/bench_sandbox_start.py --rounds 20
 
-Writes ``benchmarks/results/sandbox-start.json``.
+Writes ``benchmarks/results/sandbox-start.json``. Needs root and the jail mode (the fork
+server serves nothing else).
 """
 
 from __future__ import annotations
@@ -28,77 +26,38 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "benchmarks" / "results" / "sandbox-start.json"
 
-WARM = """
-import os, sys, time
-import numpy, IPython, matplotlib
-matplotlib.use("Agg")
-import matplotlib.pyplot
-from IPython.core.interactiveshell import InteractiveShell
-out = []
-for _ in range(int(sys.argv[1])):
-    t = time.perf_counter()
-    pid = os.fork()
-    if pid == 0:
-        os._exit(0)
-    os.waitpid(pid, 0)
-    out.append(time.perf_counter() - t)
-print(" ".join(f"{x:.6f}" for x in out))
-"""
+from autograder.grading.model import Limits  # noqa: E402
+from autograder.grading.sandbox import Sandbox, host, zygote  # noqa: E402
+
+FIRST_CELL = "import numpy as np, matplotlib.pyplot as plt"
 
 
-def cold_start() -> tuple[float, float]:
-    """(start seconds, import-pyplot-cell seconds) of one fresh sandbox."""
-    from autograder.grading.sandbox import Sandbox
-
-    with tempfile.TemporaryDirectory(prefix="bench-start-") as tmp:
-        scratch = Path(tmp) / "scratch"
-        scratch.mkdir()
-        t0 = time.perf_counter()
-        sandbox = Sandbox(scratch)
-        sandbox.start()
-        t1 = time.perf_counter()
-        outcome = sandbox.run_cell("import matplotlib.pyplot as plt")
-        t2 = time.perf_counter()
-        sandbox.close()
-        assert outcome.status == "ok", outcome.error
-        return t1 - t0, t2 - t1
-
-
-RUNNER = ("import numpy, IPython, matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot\n"
-          "from IPython.core.interactiveshell import InteractiveShell\n"
-          "InteractiveShell.instance()\n")
-
-
-def runner_only() -> float:
-    """A fresh interpreter that imports what the runner and the homework import."""
-    env = dict(os.environ, MPLBACKEND="Agg", OMP_NUM_THREADS="1")
-    t = time.perf_counter()
-    subprocess.run([sys.executable, "-E", "-s", "-B", "-c", RUNNER], check=True, env=env,
-                   capture_output=True)
-    return time.perf_counter() - t
-
-
-def keeper_only() -> float:
-    """The keeper alone: a fresh ``python -I -S`` that exits (its interpreter start-up)."""
-    t = time.perf_counter()
-    subprocess.run([sys.executable, "-I", "-S", "-c", "pass"], check=True)
-    return time.perf_counter() - t
-
-
-def fork_costs(n: int) -> list[float]:
-    env = dict(os.environ, MPLBACKEND="Agg", OMP_NUM_THREADS="1")
-    done = subprocess.run([sys.executable, "-c", WARM, str(n)], capture_output=True, text=True,
-                          check=True, env=env)
-    return [float(x) for x in done.stdout.split()]
+def one(work: Path, fork_server: bool, index: int) -> dict[str, float]:
+    """Open, run the first cell, close: the three times."""
+    os.environ[zygote.ENV_SWITCH] = "1" if fork_server else "0"
+    scratch = work / f"{'fork' if fork_server else 'cold'}-{index}"
+    scratch.mkdir()
+    box = Sandbox(scratch, Limits(cell_timeout=60), slot=900)
+    t0 = time.perf_counter()
+    box.start()
+    t1 = time.perf_counter()
+    outcome = box.run_cell(FIRST_CELL)
+    t2 = time.perf_counter()
+    box.close()
+    t3 = time.perf_counter()
+    expected = "fork server" if fork_server else "exec"
+    if outcome.status != "ok" or box.start_method != expected:
+        raise SystemExit(f"unexpected: {outcome} / {box.start_method}")
+    return {"start": t1 - t0, "first_cell": t2 - t1, "close": t3 - t2, "total": t3 - t0}
 
 
 def main() -> None:
@@ -106,27 +65,31 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=20)
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
-
-    start, imports, forks, keepers, runners, load = [], [], [], [], [], []
-    cold_start()  # warm the page cache and the font cache once
-    for _ in range(args.rounds):
-        load.append(os.getloadavg()[0])
-        s, i = cold_start()
-        start.append(s)
-        imports.append(i)
-        forks.extend(fork_costs(5))
-        keepers.append(keeper_only())
-        runners.append(runner_only())
-    cold = statistics.median(a + b for a, b in zip(start, imports, strict=True))
-    fork = statistics.median(forks)
+    if os.geteuid() != 0 or host.available_mode() != "jail":
+        raise SystemExit("needs root and the jail mode (the fork server serves nothing else)")
+    load_before = os.getloadavg()
+    times: dict[str, list[dict[str, float]]] = {"cold": [], "fork server": []}
+    with tempfile.TemporaryDirectory(prefix="bench-start-") as tmp:
+        work = Path(tmp)
+        began = time.perf_counter()
+        one(work, True, -1)  # the zygote's own start-up, once per grading process
+        zygote_start = time.perf_counter() - began
+        for k in range(args.rounds):
+            for fork in ((True, False) if k % 2 == 0 else (False, True)):
+                times["fork server" if fork else "cold"].append(one(work, fork, k))
+    zygote.close_all()
+    medians = {kind: {part: round(statistics.median(t[part] for t in runs), 4)
+                      for part in ("start", "first_cell", "close", "total")}
+               for kind, runs in times.items()}
     result = {
-        "rounds": args.rounds, "cpu_count": os.cpu_count(),
-        "median_seconds": {"sandbox_start": round(statistics.median(start), 4),
-                           "import_pyplot_cell": round(statistics.median(imports), 4),
-                           "cold_total": round(cold, 4), "fork": round(fork, 5),
-                           "keeper_interpreter": round(statistics.median(keepers), 4),
-                           "runner_interpreter_and_imports": round(statistics.median(runners), 4)},
-        "load_average_1min": {"mean": round(statistics.mean(load), 2), "max": round(max(load), 2)},
+        "rounds": args.rounds,
+        "medians_s": medians,
+        "saved_per_sandbox_s": round(medians["cold"]["total"] - medians["fork server"]["total"],
+                                     4),
+        "cold_over_fork_server": round(medians["cold"]["total"]
+                                       / medians["fork server"]["total"], 2),
+        "first_fork_with_zygote_start_s": round(zygote_start, 3),
+        "load_average": [round(x, 1) for x in load_before],
     }
     print(json.dumps(result, indent=2))
     args.out.parent.mkdir(parents=True, exist_ok=True)

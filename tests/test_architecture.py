@@ -41,6 +41,7 @@ JAIL_SIDE = {
     "values.py": (SIBLINGS, {"numpy"}),
     "richvalues.py": (set(), {"numpy", "pandas", "pytz", "datascience"}),
     "runner.py": (SIBLINGS, {"IPython", "traitlets"}),
+    "zygote_server.py": (set(), set()),
 }
 SQL = re.compile(r"\b(SELECT\s[\s\S]*\sFROM\s|INSERT\s+INTO\s|UPDATE\s+\w+\s+SET\s|DELETE\s+FROM\s"
                  r"|CREATE\s+(TABLE|(UNIQUE\s+)?INDEX)\s|PRAGMA\s)")

@@ -40,10 +40,11 @@ ENV_SWITCH = "MLPHYS_FORK_SERVER"
 SHELL_MODULES = ("IPython.core.interactiveshell", "traitlets.config")
 """Imported by every zygote: what the runner's IPython shell needs."""
 
-PLOT_MODULES = ("matplotlib", "matplotlib.pyplot")
+PLOT_MODULES = ("numpy.random", "matplotlib", "matplotlib.pyplot")
 """Imported by a zygote whose sandboxes preload NumPy (the default): what a homework's first
-cell imports anyway (``import matplotlib.pyplot as plt``). A sandbox asked to preload nothing
-gets nothing more than the shell."""
+cells import anyway (``np.random.default_rng``, ``import matplotlib.pyplot as plt``). A sandbox
+asked to preload nothing gets nothing more than the shell. (``numpy.random`` holds the legacy
+global generator: every forked runner re-seeds it.)"""
 
 READY_TIMEOUT = 60.0
 REPLY_TIMEOUT = 20.0
