@@ -26,6 +26,7 @@ worker processes). It therefore depends only on the standard library.
 
 from __future__ import annotations
 
+import _signal
 import builtins
 import contextlib
 import json
@@ -285,7 +286,9 @@ def signals_deferred() -> Iterator[None]:
     arrived is replayed through the real handlers afterwards. (Masking with
     pthread_sigmask is not enough: NumPy's BLAS threads would still receive the signal and
     the interpreter would run the handler in the main thread anyway.) Python runs signal
-    handlers only in the main thread, so other threads need no protection.
+    handlers only in the main thread, so other threads need no protection. The swap uses
+    ``_signal`` (what ``signal.signal`` wraps) directly: the wrapper's enum conversions cost
+    more than the swap itself, and this runs several times per forwarded call.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -298,10 +301,10 @@ def signals_deferred() -> Iterator[None]:
     saved: dict[int, Any] = {}
     try:
         for signum in _DEFERRED_SIGNALS:
-            handler = signal.getsignal(signum)
+            handler = _signal.getsignal(signum)
             if callable(handler):
                 saved[signum] = handler
-                signal.signal(signum, record)
+                _signal.signal(signum, record)
         yield
     finally:
         _restore_handlers(saved)
@@ -318,9 +321,9 @@ def _restore_handlers(saved: dict[int, Any]) -> None:
             try:
                 restore_from(index + 1)
             finally:
-                signal.signal(*pending[index])
+                _signal.signal(*pending[index])
 
     restore_from(0)
 
 
-_DEFERRED_SIGNALS = (signal.SIGALRM, signal.SIGINT, signal.SIGTERM)
+_DEFERRED_SIGNALS = (int(signal.SIGALRM), int(signal.SIGINT), int(signal.SIGTERM))
