@@ -247,3 +247,25 @@ def test_every_top_level_module_is_in_the_map() -> None:
     text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
     map_text = text.split("## The map", 1)[1].split("```")[1]
     assert modules_missing_from_the_map(PACKAGE, map_text) == []
+
+
+def test_the_command_loads_each_subcommand_under_its_name_and_only_when_used() -> None:
+    """``mlphys grade`` must not import what other subcommands need (nbformat's schema
+    validator, the course build, matplotlib): the batch driver pays every import."""
+    from click.testing import CliRunner
+
+    from autograder.cli import SUBCOMMANDS, main
+
+    for name, load in SUBCOMMANDS.items():
+        assert load().name == name
+    assert "serve" in SUBCOMMANDS["manual"]().commands
+    listing = CliRunner().invoke(main, ["--help"]).output
+    assert all(f"  {name} " in listing for name in SUBCOMMANDS)
+    probe = ("import sys, autograder.cli\n"
+             "from autograder.cli import SUBCOMMANDS\nSUBCOMMANDS['grade']()\n"
+             "print(sorted(m for m in ('nbformat', 'jsonschema', 'matplotlib', "
+             "'autograder.build', 'autograder.assignment_check', 'autograder.lms.commands') "
+             "if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            check=True, cwd=ROOT).stdout.strip()
+    assert loaded == "[]"
