@@ -269,3 +269,13 @@ def test_the_command_loads_each_subcommand_under_its_name_and_only_when_used() -
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                             check=True, cwd=ROOT).stdout.strip()
     assert loaded == "[]"
+
+
+def test_a_grading_process_does_not_import_the_iri_format_checker() -> None:
+    """jsonschema's optional ``rfc3987_syntax`` (installed with JupyterLab) builds a parser at
+    import: seconds of every grading process's start-up on a loaded machine."""
+    probe = ("import sys\nimport autograder.grading.otter.grade_one\n"
+             "import jsonschema\nprint(sys.modules.get('rfc3987_syntax'))")
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            check=True, cwd=ROOT).stdout.strip()
+    assert loaded == "None"

@@ -16,12 +16,20 @@ mode) is the sandbox's stand-in ``otter`` module; its export cell is our end-of-
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 
-import nbformat
-import numpy as np
+# nbformat imports jsonschema (it validates with fastjsonschema), and jsonschema imports the
+# optional IRI-format checker ``rfc3987_syntax`` where it is installed (JupyterLab brings it),
+# which builds a parser at import: about a second of every grading process's start-up, four
+# on a loaded machine. Nothing in grading checks IRIs; jsonschema skips the checker when the
+# import fails, as on a machine without it.
+sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
 
-from autograder.grading.otter.submissions import SubmissionError
+import nbformat  # noqa: E402
+import numpy as np  # noqa: E402
+
+from autograder.grading.otter.submissions import SubmissionError  # noqa: E402
 
 IGNORE_CELL_TAG = "otter_ignore"
 
