@@ -120,14 +120,8 @@ def check_assignment(course: Course, name: str, out: Path, jobs: int = 2) -> lis
     for stem, (what, _, entry) in notebooks.items():
         q = entry.get("question")
         if stem.startswith("mutant"):
-            score = scores.get(stem, {}).get(q)
-            caught = score is not None and score[0] < score[1]
-            # one mistake, one penalty: other questions that lose points too are named (a later
-            # question built on this one's code; the house style avoids it, see docs/authoring.md)
-            others = [o for o, s in scores.get(stem, {}).items() if o != q and s[0] < full.get(o, s)[0]]
-            verdicts.append(Verdict(what, caught, f"{q}: {_pair(score)}" + (
-                "" if caught else " (still full marks)") + (
-                f"; also costs {', '.join(others)}" if others else "")))
+            verdicts.append(mutation_verdict(what, q, scores.get(stem, {}), full,
+                                             entry.get("also_costs", [])))
         elif stem.startswith("alternative"):
             got = scores.get(stem, {})
             short = [p for p, s in got.items() if s[0] < s[1]]
@@ -138,6 +132,25 @@ def check_assignment(course: Course, name: str, out: Path, jobs: int = 2) -> lis
         verdicts.append(Verdict("mutations.yml", False, "no wrong answer listed for "
                                 + ", ".join(uncovered)))
     return verdicts
+
+
+def mutation_verdict(what: str, question: str, scores: dict[str, tuple[float, float]],
+                     full: dict[str, tuple[float, float]], also_costs: list[str]) -> Verdict:
+    """A mutation must cost its own question, and no other question except those its
+    ``also_costs`` declares (one mistake, one penalty: a later question built on this one's
+    code is the exception the author states; the house style avoids it, docs/authoring.md)."""
+    score = scores.get(question)
+    caught = score is not None and score[0] < score[1]
+    others = [o for o, s in scores.items() if o != question and s[0] < full.get(o, s)[0]]
+    undeclared = [o for o in others if o not in also_costs]
+    detail = f"{question}: {_pair(score)}" + ("" if caught else " (still full marks)")
+    if undeclared:
+        detail += (f"; also costs {', '.join(undeclared)}, not declared in also_costs "
+                   "(declare it, or make those questions independent of this one)")
+    declared = [o for o in others if o in also_costs]
+    if declared:
+        detail += f"; also costs {', '.join(declared)} (declared)"
+    return Verdict(what, caught and not undeclared, detail)
 
 
 def _question_order(q: str) -> tuple[int, str]:

@@ -156,3 +156,21 @@ def test_a_quiz_module_it_cannot_extend_is_left_alone(tmp_path):
                         "--course", str(tmp_path)])
     assert code == 1 and out.count("\n") == 1 and "cannot be listed in it automatically" in out, out
     assert [f.read_bytes() for f in files] == before
+
+
+def test_mlphys_check_holds_a_mutation_to_its_declared_collateral_losses() -> None:
+    """One mistake, one penalty: a mutation that also costs a question it does not declare in
+    ``also_costs`` fails the check; a declared one passes and is named."""
+    from autograder.assignment_check import mutation_verdict
+
+    full = {"q1": (2.0, 2.0), "q2": (3.0, 3.0), "q3": (1.0, 1.0)}
+    clean = mutation_verdict("m", "q1", {"q1": (0.0, 2.0), "q2": (3.0, 3.0), "q3": (1.0, 1.0)},
+                             full, [])
+    assert clean.ok and "also costs" not in clean.detail
+    spill = {"q1": (0.0, 2.0), "q2": (1.0, 3.0), "q3": (1.0, 1.0)}
+    undeclared = mutation_verdict("m", "q1", spill, full, [])
+    assert not undeclared.ok and "q2, not declared in also_costs" in undeclared.detail
+    declared = mutation_verdict("m", "q1", spill, full, ["q2"])
+    assert declared.ok and "also costs q2 (declared)" in declared.detail
+    missed = mutation_verdict("m", "q1", {"q1": (2.0, 2.0), "q2": (3.0, 3.0)}, full, ["q2"])
+    assert not missed.ok and "(still full marks)" in missed.detail
