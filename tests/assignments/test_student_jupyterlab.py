@@ -8,13 +8,13 @@ One Lab server and one browser serve the whole module. Run All is done for one h
 each kind that Lab shows differently (``RUN_ALL``: a per-student quiz, with its variant and
 the questions' options, and a homework, with plots), not for all nine: a Run All takes a
 minute or more each on a loaded machine, and what it would add for the other seven is
-already proved elsewhere. That every hand-out runs top to bottom without an error, its
-checks included, is checked for all nine by ``test_assignments.py`` (the untouched notebook under
-nbclient), that every per-student quiz notebook runs alone and shows its own variant by
-``tests/quiz/test_course_build.py``; what only Lab can show (Run All from the menu, every
-check's output in the page, the save) does not depend on which hand-out it is. The other two
-kinds are here too: the generic quiz notebook alone (it stops at once), and quiz02 and hw04
-cell by cell (different hand-outs from ``RUN_ALL``'s, so four of the nine run in Lab).
+already proved elsewhere: every hand-out runs top to bottom without an error, its checks
+included, under nbclient (``test_assignments.py``, all nine); the per-student notebooks of
+quiz03 and quiz04 run alone and show their own variant (``tests/quiz/test_course_build.py``);
+quiz02 and hw04 run here cell by cell (so four of the nine hand-outs run in Lab). What only Lab
+can show (Run All from the menu, every check's output in the page, the save, the export) does
+not depend on which hand-out it is. The generic quiz notebook alone (it stops at once, naming
+the files) is the third kind and has its own test.
 """
 
 from __future__ import annotations
