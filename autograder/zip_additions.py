@@ -27,13 +27,12 @@ students see only the public tests' summary.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import click
+
+from autograder.zip_rewrite import rewrite_zip
 
 DEFAULT_VISIBILITY = "after_published"
 VISIBILITY_CHOICES = ("hidden", "after_due_date", "after_published", "visible")
@@ -76,17 +75,4 @@ def add_to_zip(autograder_zip: Path, assignment_config: dict[str, Any],
     additions = {
         "mlphys.json": json.dumps(manifest(assignment_config, extra, course_default), indent=2),
     }
-    fd, tmp = tempfile.mkstemp(dir=autograder_zip.parent, suffix=".zip.tmp")
-    os.close(fd)
-    try:
-        with zipfile.ZipFile(autograder_zip) as old, \
-                zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as new:
-            for info in old.infolist():
-                if info.filename not in additions:
-                    new.writestr(info, old.read(info))
-            for name, text in additions.items():
-                new.writestr(name, text)
-        os.replace(tmp, autograder_zip)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    rewrite_zip(autograder_zip, additions)

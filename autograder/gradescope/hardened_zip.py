@@ -22,13 +22,13 @@ Otter's weaknesses (docs/security.md).
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 import zipfile
 from pathlib import Path
 
 from autograder.gradescope import bootstrap
 from autograder.gradescope.wheel import build_wheel
+from autograder.zip_rewrite import rewrite_zip
 
 PAYLOAD = "mlphys_grader"
 """The folder under ``files/`` with the bootstrap, the wheel and the manifest copy."""
@@ -115,24 +115,15 @@ def add_sandboxed_runner(autograder_zip: Path, roster: list[dict[str, str]] | No
         }
         if roster is not None:
             additions[ROSTER] = json.dumps(roster, indent=1)
-        fd, temp_zip = tempfile.mkstemp(dir=autograder_zip.parent, suffix=".zip.tmp")
-        os.close(fd)
-        try:
-            with zipfile.ZipFile(autograder_zip) as old, \
-                    zipfile.ZipFile(temp_zip, "w", zipfile.ZIP_DEFLATED) as new:
-                for info in old.infolist():
-                    if info.filename not in additions and \
-                            not info.filename.startswith(f"files/{PAYLOAD}/"):
-                        new.writestr(info, old.read(info))
-                for name, data in additions.items():
-                    entry = zipfile.ZipInfo(name, wheel_time(old))
-                    entry.external_attr = (0o755 if name == "run_autograder" else 0o644) << 16
-                    entry.compress_type = zipfile.ZIP_DEFLATED
-                    new.writestr(entry, data)
-            os.replace(temp_zip, autograder_zip)
-        finally:
-            if os.path.exists(temp_zip):
-                os.unlink(temp_zip)
+        rewrite_zip(autograder_zip, additions, header=_stamped,
+                    drop=lambda name: name.startswith(f"files/{PAYLOAD}/"))
+
+
+def _stamped(name: str, old: zipfile.ZipFile) -> zipfile.ZipInfo:
+    """An added member's header: the zip's own time, executable only ``run_autograder``."""
+    entry = zipfile.ZipInfo(name, wheel_time(old))
+    entry.external_attr = (0o755 if name == "run_autograder" else 0o644) << 16
+    return entry
 
 
 def wheel_time(zf: zipfile.ZipFile) -> tuple[int, int, int, int, int, int]:

@@ -19,7 +19,7 @@ import sys
 import time
 from typing import Any
 
-from autograder.grading.executors.local import WORKER_TASKS, WorkerConfig
+from autograder.grading.executors.local import WORKER_TASKS, WorkerConfig, end_worker
 from autograder.grading.sandbox import cgroups
 from autograder.grading.sandbox.channel import (
     FrameReader,
@@ -152,12 +152,5 @@ class GraderProcess:
     def kill(self) -> None:
         if self.process is None:
             return
-        with contextlib.suppress(OSError):
-            self.process.kill()
-        self.process.wait()
-        for stream in (self.process.stdin, self.process.stdout):
-            with contextlib.suppress(Exception):
-                stream.close()
-        if self.group is not None:
-            self.group.remove()
-            self.group = None
+        end_worker(self.process, self.group)
+        self.group = None

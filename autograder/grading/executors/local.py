@@ -179,6 +179,26 @@ class _Worker:
     """when the current task was sent"""
 
 
+def end_worker(process: subprocess.Popen[bytes], group: cgroups.SandboxCgroup | None) -> None:
+    """Kill a grading worker process, reap it, close our ends of its pipes and remove its
+    control group (if it has one).
+
+    Why one function: the pool (``WorkerPool``) and the single process that a Dask worker
+    drives (``grader_process.GraderProcess``) end their workers the same way, and each step
+    matters: without the wait the process stays a zombie, without the closes the pipes' file
+    descriptors leak with every retired worker, and a group can only be removed once no
+    process is left in it (so after the wait)."""
+    with contextlib.suppress(OSError):  # it may have exited already
+        process.kill()
+    process.wait()
+    for stream in (process.stdin, process.stdout):
+        if stream is not None:
+            with contextlib.suppress(Exception):
+                stream.close()
+    if group is not None:
+        group.remove()
+
+
 class WorkerPool:
     """Run ``tasks`` (key, submission path) on ``jobs`` workers; callbacks run in the caller."""
 
@@ -215,14 +235,7 @@ class WorkerPool:
     def _retire(self, w: _Worker) -> None:
         with contextlib.suppress(Exception):
             self.selector.unregister(w.process.stdout)
-        with contextlib.suppress(Exception):
-            w.process.kill()
-        w.process.wait()
-        for stream in (w.process.stdin, w.process.stdout):
-            with contextlib.suppress(Exception):
-                stream.close()
-        if w.group is not None:
-            w.group.remove()
+        end_worker(w.process, w.group)
 
     def run(
         self,
