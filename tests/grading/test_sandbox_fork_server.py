@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from sandbox_fixtures.helpers import IS_ROOT, leftovers, open_sandbox, pid_namespace
+from sandbox_fixtures.helpers import IS_ROOT, is_running, leftovers, open_sandbox, pid_namespace
 
 from autograder.grading.sandbox import Sandbox, host, zygote
 
@@ -198,15 +198,7 @@ def test_the_zygote_and_its_sandboxes_die_with_the_grading_process(tmp_path: Pat
         grader.wait()
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline and (
-            _running(pids["zygote"]) or _running(pids["runner"])):
+            is_running(pids["zygote"]) or is_running(pids["runner"])):
         time.sleep(0.1)
-    assert not _running(pids["zygote"]) and not _running(pids["runner"])
+    assert not is_running(pids["zygote"]) and not is_running(pids["runner"])
 
-
-def _running(pid: int) -> bool:
-    """Alive and not a zombie waiting for its (dead) parent's reaper."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from sandbox_fixtures.helpers import FAST, IS_ROOT, new_slot, open_sandbox, slot_uid
+from sandbox_fixtures.helpers import FAST, IS_ROOT, is_running, new_slot, open_sandbox, slot_uid
 
 from autograder.grading.sandbox import Limits, Sandbox, SandboxDied, available_mode, host
 
@@ -20,14 +20,6 @@ DAEMON = ("import os, time\nif os.fork() == 0:\n    os.setsid()\n    pid = os.fo
           "    if pid == 0:\n        while True:\n            time.sleep(0.05)\n"
           "    open('daemon.pid', 'w').write(str(pid))\n    os._exit(0)\n"
           "time.sleep(0.3)\ndaemon = int(open('daemon.pid').read())")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def test_auto_mode_as_root_is_the_full_jail() -> None:
@@ -61,10 +53,10 @@ def test_lifecycle_close_is_idempotent(tmp_path: Path) -> None:
     with box:
         assert box.alive()
         pid = box.runner_pid
-        assert pid is not None and _alive(pid)
+        assert pid is not None and is_running(pid)
         with pytest.raises(RuntimeError):
             box.start()
-    assert not box.alive() and not _alive(pid)
+    assert not box.alive() and not is_running(pid)
     box.close()
     assert box.run_cell("1").status == "died"
     with pytest.raises(SandboxDied):
@@ -102,11 +94,11 @@ def test_basic_mode_is_weaker_but_still_contains_processes(tmp_path: Path,
             "ModuleNotFoundError: No module named 'reference'")
         assert box.run_cell(DAEMON).status == "ok"
         daemon = box.namespace["daemon"]
-        assert _alive(daemon)
+        assert is_running(daemon)
         box.run_cell("import os\nenv = sorted(os.environ)")
         assert set(box.namespace["env"]) == EXPECTED_ENV
     time.sleep(0.05)
-    assert not _alive(daemon)  # the keeper is a subreaper: the daemon came back and died
+    assert not is_running(daemon)  # the keeper is a subreaper: the daemon came back and died
 
 
 def test_basic_mode_interrupts_and_limits(tmp_path: Path, as_non_root: None) -> None:

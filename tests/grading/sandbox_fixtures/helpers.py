@@ -53,6 +53,15 @@ def slot_uid(sandbox: Sandbox) -> int:
     return sandbox.uid
 
 
+def is_running(pid: int) -> bool:
+    """Alive and not a zombie waiting for its (dead) parent's reaper."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def pid_namespace(pid: int) -> str | None:
     """The pid-namespace id of a host process (None if it is gone)."""
     try:
