@@ -90,3 +90,36 @@ def test_max_notebook_size_is_configurable(tmp_path):
     assert result.exit_code == 0
     text = (tmp_path / "out" / "final_grades.csv").read_text()
     assert "error: notebook is too large" in text
+
+
+def test_no_fork_server_starts_every_sandbox_cold_with_the_same_grades(tmp_path):
+    """``--no-fork-server`` reaches the grading processes; the gradebook says which start each
+    attempt had, and the grades do not depend on it."""
+    import json
+    import sqlite3
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from autograder.grading.sandbox import host
+
+    subs = tmp_path / "subs"
+    write_nb(build_notebook("demo_ok", {"q1": "def square(x):\n    return 2 * x"}),
+             subs / "wrong.ipynb")
+    write_nb(build_notebook("demo_ok"), subs / "right.ipynb")
+    graded = {}
+    for flag in ([], ["--no-fork-server"]):
+        out = tmp_path / ("cold" if flag else "warm")
+        subprocess.run([sys.executable, "-m", "autograder.cli", "grade", "--autograder",
+                        str(ag_zip("demo_ok")), "--out", str(out), "--jobs", "2", "--quiet",
+                        *flag, str(subs)], check=True, cwd=Path(__file__).resolve().parents[2])
+        with sqlite3.connect(out / "gradebook.sqlite") as db:
+            starts = {row[0].split("; start: ")[1].split(";")[0]
+                      for row in db.execute("SELECT isolation FROM attempts")}
+        with open(out / "final_grades.csv") as handle:
+            graded[bool(flag)] = (starts, json.dumps(sorted(
+                (r["file"], r["total_points_earned"]) for r in csv.DictReader(handle))))
+    jail = host.available_mode() == "jail"
+    assert graded[False][0] == ({"fork server"} if jail else {"exec"})
+    assert graded[True][0] == {"exec"}
+    assert graded[False][1] == graded[True][1]
