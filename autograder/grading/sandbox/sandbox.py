@@ -373,13 +373,13 @@ class Sandbox:
         if self._lease is not None:
             self._lease.release()
             self._lease = None
-        for fd in (self._to_runner, self._from_runner, self._pidfd):
+        for fd in (self._to_runner, self._from_runner):
             if fd >= 0:
                 with contextlib.suppress(OSError):
                     os.close(fd)
         self._to_runner = self._from_runner = self._pidfd = -1
         if self._keeper is not None:
-            self._keeper.close()
+            self._keeper.close()  # its pidfd (self._pidfd) too
         if self._finalizer is not None:
             self._finalizer.detach()
         if self._runtime:
@@ -718,10 +718,6 @@ class ExecKeeper:
         self.pid = process.pid
         self.pidfd = os.pidfd_open(process.pid)
 
-    @property
-    def returncode(self) -> int | None:
-        return self.process.returncode
-
     def reap(self, timeout: float | None) -> int | None:
         """The exit code once it has exited (waiting up to ``timeout``), else None.
 
@@ -735,11 +731,9 @@ class ExecKeeper:
         if not ready:
             return None
         try:
-            pid, status = os.waitpid(process.pid, 0)
+            _, status = os.waitpid(process.pid, 0)
         except ChildProcessError:
             return process.returncode
-        if pid == 0:
-            return None
         process.returncode = os.waitstatus_to_exitcode(status)
         return process.returncode
 
@@ -748,7 +742,11 @@ class ExecKeeper:
             signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
 
     def close(self) -> None:
-        """Nothing to release beyond the pidfd, which the Sandbox closes."""
+        """Release the pidfd (after the keeper is gone)."""
+        if self.pidfd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self.pidfd)
+            self.pidfd = -1
 
 
 def _emergency_cleanup(keeper: ExecKeeper | zygote.ForkedKeeper, lifeline: int,
@@ -760,7 +758,5 @@ def _emergency_cleanup(keeper: ExecKeeper | zygote.ForkedKeeper, lifeline: int,
         keeper.kill()
     with contextlib.suppress(Exception):
         keeper.reap(5)
-    with contextlib.suppress(OSError):
-        os.close(keeper.pidfd)
     keeper.close()
     shutil.rmtree(runtime, ignore_errors=True)

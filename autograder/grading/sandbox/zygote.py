@@ -28,7 +28,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -84,7 +83,7 @@ class ForkedKeeper:
             data = os.read(self._status_fd, 4)
         code = int.from_bytes(data, "big", signed=True) if len(data) == 4 else -signal.SIGKILL
         self.returncode = code if -64 < code < 256 else 255
-        self.close()
+        self._close_status()
         return self.returncode
 
     def kill(self) -> None:
@@ -93,6 +92,14 @@ class ForkedKeeper:
             signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
 
     def close(self) -> None:
+        """Release the pidfd and the status pipe (after the keeper is gone)."""
+        self._close_status()
+        if self.pidfd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self.pidfd)
+            self.pidfd = -1
+
+    def _close_status(self) -> None:
         if self._status_fd >= 0:
             with contextlib.suppress(OSError):
                 os.close(self._status_fd)
@@ -104,7 +111,6 @@ class ForkServer:
 
     def __init__(self, runner_setup: dict[str, Any]) -> None:
         self.runner_setup = runner_setup
-        self.modules: list[str] = []
         self._lock = threading.Lock()
         self._socket: socket.socket | None = None
         self._process: subprocess.Popen[bytes] | None = None
@@ -135,7 +141,6 @@ class ForkServer:
         reply = self._receive(READY_TIMEOUT)[0]
         if reply.get("op") != "ready" or reply.get("threads") != 1:
             raise ForkServerError(f"fork server not ready: {reply}")
-        self.modules = list(reply.get("modules", []))
 
     def _receive(self, timeout: float) -> tuple[dict[str, Any], list[int]]:
         assert self._socket is not None
@@ -221,7 +226,6 @@ def fork_server_for(mode: str, runner_setup: dict[str, Any]) -> ForkServer | Non
         if server is not None:
             server.close()
         server = ForkServer(runner_setup)
-        began = time.monotonic()
         try:
             server.start()
         except (ForkServerError, OSError) as exc:
@@ -230,7 +234,6 @@ def fork_server_for(mode: str, runner_setup: dict[str, Any]) -> ForkServer | Non
             print(f"mlphys: fork server unavailable, starting sandboxes cold: {exc}",
                   file=sys.stderr)
             return None
-        server.startup_seconds = time.monotonic() - began  # type: ignore[attr-defined]
         _SERVERS[key] = server
         return server
 

@@ -197,8 +197,8 @@ def main() -> None:
     for name in setup.get("warm", ()):
         with contextlib.suppress(Exception):
             importlib.import_module(name)
-    server.send(json.dumps({"op": "ready", "pid": os.getpid(), "threads": _threads(),
-                            "modules": sorted(sys.modules)}).encode())
+    server.send(json.dumps({"op": "ready", "pid": os.getpid(),
+                            "threads": _threads()}).encode())
     serve(server, jail, runner, os.environ.get("MPLCONFIGDIR", "/tmp/.matplotlib"))
 
 
