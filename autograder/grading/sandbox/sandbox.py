@@ -628,13 +628,15 @@ class Sandbox:
         return RemoteNamespace(self._remote)
 
     def request(self, message: dict[str, Any], prepare: Callable[[dict[str, Any]], None],
-                interpret: Callable[[dict[str, Any]], Any]) -> Any:
+                interpret: Callable[[dict[str, Any]], Any], extra_time: float = 0.0) -> Any:
         """One forwarded operation (``remote.RemoteObjects`` builds and reads the messages).
 
         Under the sandbox's lock: check that the namespace may be used now, ``prepare`` the
         message (encode a test's arguments), catch up on an abandoned exchange, send, wait at
-        most ``call_timeout`` and return ``interpret(reply)``. A hung call is interrupted and
-        raises ``SandboxTimeout``; anything malformed kills the sandbox (``SandboxDied``).
+        most ``call_timeout`` (plus ``extra_time``: a batch of calls may spend one time slice
+        before its last call starts) and return ``interpret(reply)``. A hung call is
+        interrupted and raises ``SandboxTimeout``; anything malformed kills the sandbox
+        (``SandboxDied``).
         """
         with self._lock:
             if not self.alive():
@@ -657,7 +659,8 @@ class Sandbox:
                 if released:
                     message["rel"] = released
                 seq = message["seq"] = self._channel.next_seq()
-                deadline = min(time.monotonic() + self.limits.call_timeout, budget_end)
+                deadline = min(time.monotonic() + self.limits.call_timeout + extra_time,
+                               budget_end)
                 self._write(message, deadline, expect_reply=True)
                 try:
                     reply = self._read(deadline, seq)
