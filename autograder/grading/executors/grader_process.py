@@ -11,15 +11,11 @@ which only the main thread receives). The process dies with the process that spa
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import json
-import os
 import subprocess
-import sys
 import time
 from typing import Any
 
-from autograder.grading.executors.local import WORKER_TASKS, WorkerConfig, end_worker
+from autograder.grading.executors.local import WorkerConfig, end_worker, start_worker
 from autograder.grading.sandbox import cgroups
 from autograder.grading.sandbox.channel import (
     FrameReader,
@@ -66,21 +62,9 @@ class GraderProcess:
     def spawn(self) -> None:
         """Start the process, in a memory control group of its own where the machine has them
         (as the local pool does: a test's work on student data cannot exhaust the worker)."""
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "autograder.grading.executors.local",
-             json.dumps(dataclasses.asdict(self.cfg)), str(self.slot), str(os.getpid())],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.process, self.group = start_worker(self.cfg, self.slot)
         assert self.process.stdout is not None
         self.reader = FrameReader(self.process.stdout.fileno())
-        if os.geteuid() == 0 and cgroups.cgroup_support() is not None:
-            self.group = cgroups.SandboxCgroup.create(f"w{self.slot}",
-                                                      self.cfg.grader_memory_bytes, WORKER_TASKS)
-            if self.group is not None:
-                try:
-                    self.group.add(self.process.pid)
-                except OSError:
-                    self.group.remove()
-                    self.group = None
 
     def wait_ready(self, timeout: float) -> None:
         """Wait for the process to load the autograder and say ``ready``."""

@@ -179,6 +179,33 @@ class _Worker:
     """when the current task was sent"""
 
 
+def start_worker(cfg: WorkerConfig, slot: int, *, quiet: bool = True,
+                 use_cgroup: bool | None = None,
+                 ) -> tuple[subprocess.Popen[bytes], cgroups.SandboxCgroup | None]:
+    """Start one grading process (this module's program) and, where the machine has memory
+    control groups (root, cgroup v2), put it in one of its own before it has loaded anything:
+    a test's work on student data then cannot exhaust the machine. The pool and the Dask
+    worker's single grading process both start theirs here. ``use_cgroup`` None: whenever the
+    machine has them."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "autograder.grading.executors.local",
+         json.dumps(dataclasses.asdict(cfg)), str(slot), str(os.getpid())],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL if quiet else None)
+    if use_cgroup is None:
+        use_cgroup = os.geteuid() == 0 and cgroups.cgroup_support() is not None
+    group = None
+    if use_cgroup:
+        group = cgroups.SandboxCgroup.create(f"w{slot}", cfg.grader_memory_bytes, WORKER_TASKS)
+        if group is not None:
+            try:
+                group.add(process.pid)
+            except OSError:
+                group.remove()
+                group = None
+    return process, group
+
+
 def end_worker(process: subprocess.Popen[bytes], group: cgroups.SandboxCgroup | None) -> None:
     """Kill a grading worker process, reap it, close our ends of its pipes and remove its
     control group (if it has one).
@@ -213,22 +240,9 @@ class WorkerPool:
         self.selector = selectors.DefaultSelector()
 
     def _spawn(self, slot: int) -> _Worker:
-        p = subprocess.Popen(
-            [sys.executable, "-m", "autograder.grading.executors.local",
-             json.dumps(dataclasses.asdict(self.cfg)), str(slot), str(os.getpid())],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL if self.quiet else None,
-        )
-        w = _Worker(slot=slot, process=p, reader=FrameReader(p.stdout.fileno()))
-        if self.use_cgroups:  # before it has loaded anything: it starts its first task later
-            w.group = cgroups.SandboxCgroup.create(f"w{slot}", self.cfg.grader_memory_bytes,
-                                                   WORKER_TASKS)
-            if w.group is not None:
-                try:
-                    w.group.add(p.pid)
-                except OSError:
-                    w.group.remove()
-                    w.group = None
+        p, group = start_worker(self.cfg, slot, quiet=self.quiet, use_cgroup=self.use_cgroups)
+        assert p.stdout is not None
+        w = _Worker(slot=slot, process=p, reader=FrameReader(p.stdout.fileno()), group=group)
         self.selector.register(p.stdout, selectors.EVENT_READ, w)
         return w
 
