@@ -60,6 +60,9 @@ def slow(k):
     time.sleep(0.2)
     return k
 
+def total(values):
+    return float(np.sum(values))
+
 def hangs_at_three(k):
     if k == 3:
         while True:
@@ -114,6 +117,17 @@ def test_same_values_as_the_loop_in_a_few_exchanges(sandbox: Sandbox) -> None:
     assert batched == expected and looped == expected[:50]
     assert all(type(v) is int for v in batched)
     assert call_each(verdict, [([1, 1, 1, 0, 0, 0, 0, 0, 0],)]) == [1]  # lists as well
+
+
+def test_big_arguments_are_split_across_frames(sandbox: Sandbox) -> None:
+    """110 arrays of 1 MB: about 150 MB of base64, more than one frame may carry (128 MB);
+    the loop sends them one by one, the batches must split them by size."""
+    arrays = [np.full(131_072, float(k)) for k in range(110)]
+    with ExchangeCounter(sandbox) as exchanges:
+        sums = call_each(sandbox.namespace["total"], [(a,) for a in arrays])
+    assert sums == [131_072.0 * k for k in range(110)]
+    assert 110 / 8 <= exchanges.count < 110  # about 8 MB per exchange, still not one per call
+    assert sandbox.alive()
 
 
 def test_output_comes_in_call_order(sandbox: Sandbox) -> None:

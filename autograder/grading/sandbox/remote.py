@@ -237,6 +237,29 @@ EACH_BATCH = 256
 EACH_SLICE = 0.5
 """Seconds after which the sandbox stops starting the calls of a batch."""
 
+EACH_BYTES = 8 * 1024 * 1024
+"""About the most argument text sent in one exchange (a frame holds at most 128 MB)."""
+
+
+def _json_size(value: Any) -> int:
+    """Rough length of an encoded value as JSON: its strings (arrays are base64 text) plus a
+    few bytes per item. Cheap next to ``json.dumps`` of a big array."""
+    stack, total = [value], 0
+    while stack:
+        item = stack.pop()
+        if type(item) is str:
+            total += len(item) + 2
+        elif type(item) is list:
+            stack.extend(item)
+            total += 2
+        elif type(item) is dict:
+            stack.extend(item)
+            stack.extend(item.values())
+            total += 2
+        else:
+            total += 24
+    return total
+
 
 class RemoteObjects:
     """One sandbox's remote objects: the handle table and the value glue around its requests."""
@@ -268,42 +291,52 @@ class RemoteObjects:
 
     def call_each(self, handle_id: int, calls: Any) -> list[Any]:
         """Call one remote function on each ``(args, kwargs)`` of ``calls``, in order, in
-        batches of at most ``EACH_BATCH`` calls per exchange (see ``runner.serve_calls``).
+        batches of at most ``EACH_BATCH`` calls and about ``EACH_BYTES`` of arguments per
+        exchange (see ``runner.serve_calls``).
 
         The sandbox answers a prefix of each batch (at least one call); the rest goes again.
         Each answer is read exactly as a single call's (output, argument changes, value or
         the student's exception, which stops everything, as it would in a loop)."""
         pending = [(tuple(args), dict(kwargs)) for args, kwargs in calls]
+        encoded: list[list[Any]] = []  # the next calls' arguments, ready to send
+        sent = 0  # calls answered so far
         results: list[Any] = []
-        while pending:
-            batch = pending[:EACH_BATCH]
-
-            def prepare(outgoing: dict[str, Any], batch: list[Any] = batch) -> None:
-                outgoing["calls"] = [[self._encode_arg(list(args)), self._encode_arg(kwargs)]
-                                     for args, kwargs in batch]
+        while sent < len(pending):
+            size = sum(_json_size(item) for item in encoded)
+            while sent + len(encoded) < len(pending) and len(encoded) < EACH_BATCH:
+                args, kwargs = pending[sent + len(encoded)]
+                item = [self._encode_arg(list(args)), self._encode_arg(kwargs)]
+                encoded.append(item)
+                size += _json_size(item)
+                if size > EACH_BYTES:
+                    break
+            count = len(encoded) if size <= EACH_BYTES or len(encoded) == 1 else len(encoded) - 1
+            batch = pending[sent:sent + count]
 
             def interpret(reply: dict[str, Any], batch: list[Any] = batch) -> list[Any]:
-                if reply.get("op") != "each":
-                    return [self._reply_value(reply, None)]  # the batch itself was refused
+                if reply.get("op") == "raise":  # the runner refused the batch as a whole
+                    self._reply_value(reply, None)
                 answers = reply.get("replies")
-                if (type(answers) is not list or not 1 <= len(answers) <= len(batch)
+                if (reply.get("op") != "each" or type(answers) is not list
+                        or not 1 <= len(answers) <= len(batch)
                         or not all(type(a) is dict for a in answers)):
                     raise ProtocolError("malformed batch reply")
                 values_out = []
-                for index, (answer, arguments) in enumerate(zip(answers, batch[:len(answers)], strict=True)):
+                for index, answer in enumerate(answers):
                     if answer.get("op") != "ok" and index != len(answers) - 1:
                         raise ProtocolError("a batch went on after a call that raised")
                     if "mut" in answer:
-                        self._apply_mutations(answer["mut"], arguments)
+                        self._apply_mutations(answer["mut"], batch[index])
                     values_out.append(self._reply_value(answer, None))
                 return values_out
 
-            message = {"op": "call_each", "h": handle_id, "calls": None,
+            message = {"op": "call_each", "h": handle_id, "calls": encoded[:count],
                        "slice": EACH_SLICE}
-            answered = self._sandbox.request(message, prepare, interpret,
+            answered = self._sandbox.request(message, lambda outgoing: None, interpret,
                                              extra_time=EACH_SLICE)
             results.extend(answered)
-            pending = pending[len(answered):]
+            sent += len(answered)
+            encoded = encoded[len(answered):]
         return results
 
     def release(self, handle_id: int, deliveries: int) -> None:
