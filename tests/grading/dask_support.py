@@ -65,11 +65,12 @@ def parent(pid: int) -> int | None:
 
 class LoopbackCluster:
     def __init__(self, root: Path, workers: int = 2, hidden: tuple[Path, ...] = (),
-                 nanny: bool = False):
+                 nanny: bool = False, env: dict[str, str] | None = None):
+        """``env``: more environment for the scheduler and the workers (Dask settings)."""
         self.root = root
         self.nanny = nanny
         self.tag = f"{os.getpid()}-{time.monotonic_ns()}"
-        self.env = dict(os.environ, **{TAG_VAR: self.tag})
+        self.env = dict(os.environ, **(env or {}), **{TAG_VAR: self.tag})
         self.scheduler_file = root / "scheduler.json"
         self.hidden = hidden
         self.procs: list[subprocess.Popen[bytes]] = []

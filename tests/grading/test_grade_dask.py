@@ -126,7 +126,11 @@ def test_mixed_batch_same_grades_as_local_with_workers_blind_to_the_driver_files
     # the 100 MB notebook: only its first 21 MiB travel, and it is refused by its size alike
     with DaskExecutor(cluster.address, max_send_bytes=21 * 2**20) as executor:
         assert executor.parallelism == 2
-        assert "2 workers" in executor.describe()
+        described = executor.describe()
+        assert "2 workers" in described
+        # Dask's default keeps 1000 messages per connection, submissions included: advised down
+        assert "note: the Dask processes keep their last 1000 messages" in described
+        assert "DASK_DISTRIBUTED__ADMIN__LOW_LEVEL_LOG_LENGTH=50" in described
         dask = grade_batch(zip_path, [subs], root / "dask", executor=executor, limits=LIMITS,
                            progress=False)
 
@@ -205,7 +209,10 @@ def test_driver_killed_then_rerun_grades_every_submission_exactly_once(tmp_path,
                                                                       cluster_factory):
     subs = tmp_path / "subs"
     expected = _slow_batch(subs, 6)
-    cluster = cluster_factory(workers=2)
+    # as docs/cluster.md advises: Dask processes that keep few messages per connection
+    cluster = cluster_factory(workers=2, env={"DASK_DISTRIBUTED__ADMIN__LOW_LEVEL_LOG_LENGTH": "50"})
+    with DaskExecutor(cluster.address) as executor:
+        assert "note:" not in executor.describe()
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "autograder.cli", "grade", "--autograder",
            str(ag_zip("demo_ok")), "--out", str(out), "--quiet", "--dask-scheduler-file",

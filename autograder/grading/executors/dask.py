@@ -64,6 +64,10 @@ def local_code_fingerprint() -> str:
     return dask_worker.code_fingerprint()
 
 
+MESSAGE_LOG_ADVICE = 100
+"""Above this many kept messages per connection, ``describe`` advises lowering it."""
+
+
 class DaskExecutor(Executor):
     """Grades on the workers of the Dask scheduler at ``address`` (or named in
     ``scheduler_file``). Connects at construction (``ExecutorError`` if it cannot); use it as
@@ -107,8 +111,26 @@ class DaskExecutor(Executor):
         workers = self.client.nthreads()
         modes = Counter(self.client.run(dask_worker.isolation_mode).values()) if workers else Counter()
         sandbox = ", ".join(f"{n} x {mode}" for mode, n in sorted(modes.items())) or "-"
-        return (f"Dask scheduler {self.client.scheduler.address}: {len(workers)} workers, "
+        line = (f"Dask scheduler {self.client.scheduler.address}: {len(workers)} workers, "
                 f"{sum(workers.values())} threads; sandbox isolation per worker: {sandbox}")
+        kept = self._message_log_length()
+        if kept > MESSAGE_LOG_ADVICE:
+            line += (f"\nnote: the Dask processes keep their last {kept} messages per "
+                     "connection, each submission's bytes included (the scheduler's memory "
+                     "grows by that many submissions per worker); start the scheduler and the "
+                     f"workers with DASK_DISTRIBUTED__ADMIN__LOW_LEVEL_LOG_LENGTH="
+                     f"{MESSAGE_LOG_ADVICE // 2} (docs/cluster.md)")
+        return line
+
+    def _message_log_length(self) -> int:
+        """The largest ``message_log_length`` of the scheduler and the workers (0 if unknown:
+        a scheduler may refuse to run functions)."""
+        try:
+            lengths = [self.client.run_on_scheduler(dask_worker.message_log_length),
+                       *self.client.run(dask_worker.message_log_length).values()]
+        except Exception:
+            return 0
+        return max(int(n) for n in lengths)
 
     def close(self) -> None:
         with contextlib.suppress(Exception):

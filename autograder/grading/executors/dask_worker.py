@@ -259,3 +259,13 @@ def isolation_mode() -> str:
     from autograder.grading.sandbox.host import available_mode
 
     return available_mode()
+
+
+def message_log_length() -> int:
+    """How many recent messages this Dask process keeps per connection (Dask's
+    ``distributed.admin.low-level-log-length``). Each message that hands a worker a
+    submission holds the submission's bytes, so this many submissions per worker stay in the
+    scheduler's memory (and in each worker's) long after they were graded."""
+    import dask
+
+    return int(dask.config.get("distributed.admin.low-level-log-length"))
