@@ -131,6 +131,8 @@ def test_mixed_batch_same_grades_as_local_with_workers_blind_to_the_driver_files
         # Dask's default keeps 1000 messages per connection, submissions included: advised down
         assert "note: the Dask processes keep their last 1000 messages" in described
         assert "DASK_DISTRIBUTED__ADMIN__LOW_LEVEL_LOG_LENGTH=50" in described
+        # and the driver's own connection keeps few (it sends every submission)
+        assert executor.client.scheduler_comm.recent_message_log.maxlen == 50
         dask = grade_batch(zip_path, [subs], root / "dask", executor=executor, limits=LIMITS,
                            progress=False)
 

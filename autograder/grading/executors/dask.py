@@ -86,9 +86,14 @@ class DaskExecutor(Executor):
         self.where = address or f"the scheduler in {scheduler_file}"
         if scheduler_file is not None and not Path(scheduler_file).is_file():
             raise ExecutorError(f"no Dask scheduler file at {scheduler_file}")
-        try:
-            self.client = Client(address, scheduler_file=scheduler_file,
-                                 timeout=connect_timeout, set_as_default=False)
+        import dask
+
+        kept = min(int(dask.config.get("distributed.admin.low-level-log-length")),
+                   MESSAGE_LOG_ADVICE // 2)
+        try:  # the client keeps its messages, every submission's bytes among them: few
+            with dask.config.set({"distributed.admin.low-level-log-length": kept}):
+                self.client = Client(address, scheduler_file=scheduler_file,
+                                     timeout=connect_timeout, set_as_default=False)
         except (OSError, TimeoutError, ValueError) as exc:
             raise ExecutorError(f"cannot reach the Dask scheduler at {self.where}: "
                                 f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
