@@ -81,7 +81,8 @@ def test_isolation_is_reported(sandbox: Sandbox) -> None:
             "limits: memory=")
         assert sandbox.isolation.endswith("disk=sandbox(tmpfs) cpu=process")
     assert sandbox.alive()
-    assert sandbox.startup_seconds is not None and sandbox.startup_seconds < 3.0
+    # reported, and a duration (speed is for the benchmarks, not for a timed unit test)
+    assert sandbox.startup_seconds is not None and 0.0 < sandbox.startup_seconds < 120.0
 
 
 def test_cell_statuses_and_ipython_semantics(sandbox: Sandbox) -> None:

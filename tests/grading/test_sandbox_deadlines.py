@@ -57,7 +57,7 @@ def test_a_paced_check_flood_tests_each_question_a_capped_number_of_times(tmp_pa
         assert outcome.status == "error" and outcome.stop is not None
         assert outcome.stop.cause is Cause.PROTOCOL
         assert not box.alive()
-        assert took < 10  # 300 round trips, 7 of them tested
+        assert took < 25  # 300 round trips, 7 of them tested: well before the 30 s cell limit
 
 
 def test_a_paced_check_flood_ends_with_the_cell_time_limit(tmp_path: Path):
@@ -70,7 +70,8 @@ def test_a_paced_check_flood_ends_with_the_cell_time_limit(tmp_path: Path):
         took = time.monotonic() - t0
         assert outcome.status == "timeout"
         assert tested == ["q1"] * 3
-        assert took < limits.cell_timeout + limits.interrupt_grace + 3
+        # the cell limit ended it, not the notebook limit (120 s); the margin is for a busy machine
+        assert took < limits.cell_timeout + limits.interrupt_grace + 10
 
 
 def test_a_burst_of_forged_checks_is_cut_off_by_the_notebook_cap(tmp_path: Path):
@@ -100,7 +101,7 @@ def test_buffered_frames_do_not_outlive_the_notebook_deadline(tmp_path: Path):
         assert outcome.status in ("timeout", "died")
         assert outcome.stop is not None and outcome.stop.cause in (
             Cause.NOTEBOOK_TIMEOUT, Cause.PROTOCOL)
-        assert took < limits.notebook_timeout + limits.interrupt_grace + 2
+        assert took < limits.notebook_timeout + limits.interrupt_grace + 10  # not 60 s
         assert not box.alive()
 
 
@@ -118,7 +119,7 @@ def test_calls_between_cells_spend_the_notebook_budget(tmp_path: Path):
             pass
         else:
             raise AssertionError("the call outlived the notebook budget")
-        assert time.monotonic() - t0 < 2.5 + limits.interrupt_grace + 2
+        assert time.monotonic() - t0 < 2.5 + limits.interrupt_grace + 6  # not 20 s
         t1 = time.monotonic()
         try:
             box.namespace["slow"]
@@ -126,7 +127,7 @@ def test_calls_between_cells_spend_the_notebook_budget(tmp_path: Path):
             pass
         else:
             raise AssertionError("a request after the budget ran out was served")
-        assert time.monotonic() - t1 < 0.5
+        assert time.monotonic() - t1 < 2.0  # refused at once, not after a wait
 
 
 def test_a_forged_memory_claim_is_not_the_graders_cause(tmp_path: Path):
