@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -202,3 +204,26 @@ def test_the_zygote_and_its_sandboxes_die_with_the_grading_process(tmp_path: Pat
         time.sleep(0.1)
     assert not is_running(pids["zygote"]) and not is_running(pids["runner"])
 
+
+def test_a_script_that_opens_sandboxes_leaves_no_folder_behind(tmp_path: Path) -> None:
+    """A script (or a test, or a notebook) that uses ``Sandbox`` directly: when it ends, the
+    zygote's folder goes with it, as the sandbox's own folder does."""
+    temp = Path(tempfile.mkdtemp(prefix="mlphys-test-tmp-"))  # slot uids must traverse it
+    temp.chmod(0o711)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    script = textwrap.dedent(f"""
+        from pathlib import Path
+        from autograder.grading.sandbox import Sandbox, zygote
+        from autograder.grading.model import Limits
+        with Sandbox(Path({str(scratch)!r}), Limits(cell_timeout=30), slot=878) as box:
+            assert box.run_cell("import numpy").status == "ok"
+            assert box.start_method == "fork server"
+        assert zygote.running()  # still there: the process ends here
+    """)
+    try:
+        subprocess.run([sys.executable, "-c", script], check=True, timeout=120,
+                       cwd=Path(__file__).resolve().parents[2], env={**os.environ, "TMPDIR": str(temp)})
+        assert sorted(p.name for p in temp.iterdir()) == []
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)

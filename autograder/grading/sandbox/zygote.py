@@ -18,6 +18,7 @@ forks a keeper per sandbox (its docstring says what isolation keeps). This modul
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
@@ -234,8 +235,24 @@ def fork_server_for(mode: str, runner_setup: dict[str, Any]) -> ForkServer | Non
             print(f"mlphys: fork server unavailable, starting sandboxes cold: {exc}",
                   file=sys.stderr)
             return None
+        if not _EXIT_HOOKED:  # the first zygote of this process
+            _hook_exit()
         _SERVERS[key] = server
         return server
+
+
+_EXIT_HOOKED = False
+
+
+def _hook_exit() -> None:
+    """Remove the zygotes' folders when this process exits normally.
+
+    Why: a grading worker keeps its temporary folders inside the batch's scratch root, which
+    the driver removes; a test, a script or a notebook that opens sandboxes directly has no
+    such root, and each of its zygotes left a folder of its own in /tmp (about 200 kB)."""
+    global _EXIT_HOOKED
+    atexit.register(close_all)
+    _EXIT_HOOKED = True
 
 
 def running() -> list[ForkServer]:
