@@ -123,7 +123,7 @@ class Sandbox:
         self.start_method = ""
         """``fork server`` (a warm zygote forked the keeper) or ``exec`` (a cold start)"""
         self._runtime: str | None = None
-        self._to_runner = self._from_runner = self._lifeline = self._pidfd = -1
+        self._to_runner = self._from_runner = self._lifeline = -1
         self._channel: Channel | None = None
         self._lock = threading.RLock()
         self._state = "new"  # new | idle | running | checkpoint | dead | closed
@@ -223,8 +223,7 @@ class Sandbox:
         self._to_runner, self._from_runner, self._lifeline = to_w, from_r, life_w
         os.set_blocking(to_w, False)
         os.set_blocking(from_r, False)
-        self._pidfd = self._keeper.pidfd
-        self._channel = Channel(from_r, to_w, exit_fd=self._pidfd, on_exit=self._died)
+        self._channel = Channel(from_r, to_w, exit_fd=self._keeper.pidfd, on_exit=self._died)
         self._finalizer = weakref.finalize(self, _emergency_cleanup, self._keeper,
                                            life_w, self._runtime)
 
@@ -377,9 +376,9 @@ class Sandbox:
             if fd >= 0:
                 with contextlib.suppress(OSError):
                     os.close(fd)
-        self._to_runner = self._from_runner = self._pidfd = -1
+        self._to_runner = self._from_runner = -1
         if self._keeper is not None:
-            self._keeper.close()  # its pidfd (self._pidfd) too
+            self._keeper.close()  # with its pidfd, which the channel watched
         if self._finalizer is not None:
             self._finalizer.detach()
         if self._runtime:
