@@ -235,24 +235,8 @@ def fork_server_for(mode: str, runner_setup: dict[str, Any]) -> ForkServer | Non
             print(f"mlphys: fork server unavailable, starting sandboxes cold: {exc}",
                   file=sys.stderr)
             return None
-        if not _EXIT_HOOKED:  # the first zygote of this process
-            _hook_exit()
         _SERVERS[key] = server
         return server
-
-
-_EXIT_HOOKED = False
-
-
-def _hook_exit() -> None:
-    """Remove the zygotes' folders when this process exits normally.
-
-    Why: a grading worker keeps its temporary folders inside the batch's scratch root, which
-    the driver removes; a test, a script or a notebook that opens sandboxes directly has no
-    such root, and each of its zygotes left a folder of its own in /tmp (about 200 kB)."""
-    global _EXIT_HOOKED
-    atexit.register(close_all)
-    _EXIT_HOOKED = True
 
 
 def running() -> list[ForkServer]:
@@ -271,10 +255,17 @@ def discard(server: ForkServer) -> None:
 
 
 def close_all() -> None:
-    """Stop every zygote of this process (tests; a grading process exits anyway)."""
+    """Stop every zygote of this process and remove its folder (also run at exit).
+
+    Why at exit: a grading worker keeps its temporary folders inside the batch's scratch root,
+    which the driver removes; a test, a script or a notebook that opens sandboxes directly has
+    no such root, and each of its zygotes left a folder of its own in /tmp (about 200 kB)."""
     with _REGISTRY_LOCK:
         servers = list(_SERVERS.values())
         _SERVERS.clear()
         _BROKEN.clear()
     for server in servers:
         server.close()
+
+
+atexit.register(close_all)
