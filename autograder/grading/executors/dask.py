@@ -65,7 +65,10 @@ def local_code_fingerprint() -> str:
 
 
 MESSAGE_LOG_ADVICE = 100
-"""Above this many kept messages per connection, ``describe`` advises lowering it."""
+"""Above this many kept messages per connection, ``describe`` advises lowering it..."""
+
+MESSAGE_LOG_KEPT = 50
+"""...to this many, which the driver's own connection keeps."""
 
 
 class DaskExecutor(Executor):
@@ -88,10 +91,9 @@ class DaskExecutor(Executor):
             raise ExecutorError(f"no Dask scheduler file at {scheduler_file}")
         import dask
 
-        kept = min(int(dask.config.get("distributed.admin.low-level-log-length")),
-                   MESSAGE_LOG_ADVICE // 2)
+        kept = min(dask_worker.message_log_length(), MESSAGE_LOG_KEPT)
         try:  # the client keeps its messages, every submission's bytes among them: few
-            with dask.config.set({"distributed.admin.low-level-log-length": kept}):
+            with dask.config.set({dask_worker.MESSAGE_LOG_SETTING: kept}):
                 self.client = Client(address, scheduler_file=scheduler_file,
                                      timeout=connect_timeout, set_as_default=False)
         except (OSError, TimeoutError, ValueError) as exc:
@@ -124,7 +126,7 @@ class DaskExecutor(Executor):
                      "connection, each submission's bytes included (the scheduler's memory "
                      "grows by that many submissions per worker); start the scheduler and the "
                      f"workers with DASK_DISTRIBUTED__ADMIN__LOW_LEVEL_LOG_LENGTH="
-                     f"{MESSAGE_LOG_ADVICE // 2} (docs/cluster.md)")
+                     f"{MESSAGE_LOG_KEPT} (docs/cluster.md)")
         return line
 
     def _message_log_length(self) -> int:

@@ -261,11 +261,15 @@ def isolation_mode() -> str:
     return available_mode()
 
 
+MESSAGE_LOG_SETTING = "distributed.admin.low-level-log-length"
+"""Dask's setting for how many recent messages a process keeps per connection."""
+
+
 def message_log_length() -> int:
     """How many recent messages this Dask process keeps per connection (Dask's
-    ``distributed.admin.low-level-log-length``). Each message that hands a worker a
+    ``MESSAGE_LOG_SETTING``). Each message that hands a worker a
     submission holds the submission's bytes, so this many submissions per worker stay in the
     scheduler's memory (and in each worker's) long after they were graded."""
     import dask
 
-    return int(dask.config.get("distributed.admin.low-level-log-length"))
+    return int(dask.config.get(MESSAGE_LOG_SETTING))

@@ -179,6 +179,12 @@ class _Worker:
     """when the current task was sent"""
 
 
+def worker_cgroups() -> bool:
+    """Whether grading processes get memory control groups of their own here (root, and a
+    cgroup v2 hierarchy we may write)."""
+    return os.geteuid() == 0 and cgroups.cgroup_support() is not None
+
+
 def start_worker(cfg: WorkerConfig, slot: int, *, quiet: bool = True,
                  use_cgroup: bool | None = None,
                  ) -> tuple[subprocess.Popen[bytes], cgroups.SandboxCgroup | None]:
@@ -193,7 +199,7 @@ def start_worker(cfg: WorkerConfig, slot: int, *, quiet: bool = True,
         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL if quiet else None)
     if use_cgroup is None:
-        use_cgroup = os.geteuid() == 0 and cgroups.cgroup_support() is not None
+        use_cgroup = worker_cgroups()
     group = None
     if use_cgroup:
         group = cgroups.SandboxCgroup.create(f"w{slot}", cfg.grader_memory_bytes, WORKER_TASKS)
@@ -233,7 +239,7 @@ class WorkerPool:
         self.jobs = max(1, jobs)
         self.cfg = cfg
         self.deadline_s = submission_seconds(cfg)
-        self.use_cgroups = os.geteuid() == 0 and cgroups.cgroup_support() is not None
+        self.use_cgroups = worker_cgroups()
         self.retries = retries
         self.quiet = quiet
         self.workers: list[_Worker] = []
