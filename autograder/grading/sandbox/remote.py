@@ -298,19 +298,22 @@ class RemoteObjects:
         Each answer is read exactly as a single call's (output, argument changes, value or
         the student's exception, which stops everything, as it would in a loop)."""
         pending = [(tuple(args), dict(kwargs)) for args, kwargs in calls]
-        encoded: list[list[Any]] = []  # the next calls' arguments, ready to send
+        ready: list[tuple[list[Any], int]] = []  # the next calls, encoded, with their sizes
         sent = 0  # calls answered so far
         results: list[Any] = []
         while sent < len(pending):
-            size = sum(_json_size(item) for item in encoded)
-            while sent + len(encoded) < len(pending) and len(encoded) < EACH_BATCH:
-                args, kwargs = pending[sent + len(encoded)]
+            size = sum(n for _, n in ready)
+            while (sent + len(ready) < len(pending) and len(ready) < EACH_BATCH
+                   and size <= EACH_BYTES):
+                args, kwargs = pending[sent + len(ready)]
                 item = [self._encode_arg(list(args)), self._encode_arg(kwargs)]
-                encoded.append(item)
-                size += _json_size(item)
-                if size > EACH_BYTES:
+                ready.append((item, _json_size(item)))
+                size += ready[-1][1]
+            count, size = 0, 0  # the longest run of calls within EACH_BYTES (at least one)
+            for _, n in ready:
+                if count and size + n > EACH_BYTES:
                     break
-            count = len(encoded) if size <= EACH_BYTES or len(encoded) == 1 else len(encoded) - 1
+                count, size = count + 1, size + n
             batch = pending[sent:sent + count]
 
             def interpret(reply: dict[str, Any], batch: list[Any] = batch) -> list[Any]:
@@ -330,13 +333,13 @@ class RemoteObjects:
                     values_out.append(self._reply_value(answer, None))
                 return values_out
 
-            message = {"op": "call_each", "h": handle_id, "calls": encoded[:count],
-                       "slice": EACH_SLICE}
+            message = {"op": "call_each", "h": handle_id,
+                       "calls": [item for item, _ in ready[:count]], "slice": EACH_SLICE}
             answered = self._sandbox.request(message, lambda outgoing: None, interpret,
                                              extra_time=EACH_SLICE)
             results.extend(answered)
             sent += len(answered)
-            encoded = encoded[len(answered):]
+            ready = ready[len(answered):]
         return results
 
     def release(self, handle_id: int, deliveries: int) -> None:
