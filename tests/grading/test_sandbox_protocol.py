@@ -160,6 +160,74 @@ def test_lying_array_header_is_refused_before_allocation() -> None:
         _decode({"$": "nd", "npy": payload})
 
 
+_PLAIN_DTYPES = ["<i8", ">i4", "|u1", "|b1", "<f4", ">f8", "<c16", "<M8[s]", "<m8[ns]", "<U3", "|S5",
+                 "|S0", "<U0"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(dtype=st.sampled_from(_PLAIN_DTYPES),
+       shape=st.lists(st.integers(0, 5), min_size=0, max_size=3).map(tuple),
+       fortran=st.booleans(), version=st.sampled_from([(1, 0), (2, 0)]), seed=st.integers(0, 2**32 - 1))
+def test_array_decoding_matches_numpy_load(dtype: str, shape: tuple[int, ...], fortran: bool,
+                                           version: tuple[int, int], seed: int) -> None:
+    """The decoder's own fast path gives exactly what ``np.load`` gives for the same bytes."""
+    kind, size = np.dtype(dtype).kind, int(np.prod(shape)) * np.dtype(dtype).itemsize
+    raw_bytes = np.random.default_rng(seed).integers(0, 256, size=size, dtype=np.uint8).tobytes()
+    if kind in "US":  # valid text: letters (UTF-32 little-endian code units for "U")
+        raw_bytes = bytes(b % 26 + 97 if kind == "S" or i % 4 == 0 else 0 for i, b in enumerate(raw_bytes))
+    buffer = io.BytesIO()
+    header = {"descr": dtype, "fortran_order": fortran, "shape": shape}
+    (np.lib.format.write_array_header_1_0 if version == (1, 0) else np.lib.format.write_array_header_2_0)(
+        buffer, header)
+    buffer.write(raw_bytes)
+    expected = np.load(io.BytesIO(buffer.getvalue()), allow_pickle=False)
+    for _ in range(2):  # the second time the header comes from the cache
+        got = _decode({"$": "nd", "npy": base64.b64encode(buffer.getvalue()).decode()})
+        assert type(got) is np.ndarray and got.dtype == expected.dtype and got.shape == expected.shape
+        assert got.flags.f_contiguous == expected.flags.f_contiguous
+        assert got.tobytes(order="A") == expected.tobytes(order="A")
+        assert got.flags.writeable and got.flags.owndata or got.base is not None and got.base.flags.owndata
+
+
+def _with_header(header_text: bytes, data: bytes, length: int | None = None) -> dict:
+    length = len(header_text) if length is None else length
+    raw = b"\x93NUMPY\x01\x00" + length.to_bytes(2, "little") + header_text + data
+    return {"$": "nd", "npy": base64.b64encode(raw).decode()}
+
+
+def test_a_cached_header_is_checked_against_each_payload_data() -> None:
+    """The header cache keeps what a header says, never that a payload was fine: the same header
+    with too little or too much data is refused every time, after it decoded once."""
+    header = b"{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }".ljust(117) + b"\n"
+    assert _decode(_with_header(header, b"\0" * 24)).tolist() == [0.0, 0.0, 0.0]
+    for data in (b"\0" * 16, b"\0" * 32, b""):
+        with pytest.raises(ProtocolError, match="length"):
+            _decode(_with_header(header, data))
+
+
+@pytest.mark.parametrize("payload", [
+    # header length pointing past the end of the payload
+    _with_header(b"{'descr': '<f8', 'fortran_order': False, 'shape': (1,), }\n", b"", length=60_000),
+    # header length shorter than the header text: it ends mid-dictionary
+    _with_header(b"{'descr': '<i1', 'fortran_order': False, 'shape': (2,), }\n", b"", length=40),
+    # negative and boolean dimensions, a shape that is not a tuple
+    _with_header(b"{'descr': '<i1', 'fortran_order': False, 'shape': (-2, -3), }\n", b"\0" * 6),
+    _with_header(b"{'descr': '<i1', 'fortran_order': False, 'shape': (True,), }\n", b"\0"),
+    _with_header(b"{'descr': '<i1', 'fortran_order': False, 'shape': [2], }\n", b"\0\0"),
+    # a header over NumPy's limit for untrusted files, an unknown NPY version, no magic
+    _with_header(b"{'descr': '<i1', 'fortran_order': False, 'shape': (1,), " + b" " * 20_000 + b"}\n",
+                 b"\0", length=65_000),
+    {"$": "nd", "npy": base64.b64encode(b"\x93NUMPY\x03\x00" + b"\0" * 20).decode()},
+    {"$": "nd", "npy": base64.b64encode(b"\x93NUMP").decode()},
+    # Python code where the header's literal belongs (NumPy parses it with literal_eval)
+    _with_header(b"{'descr': __import__('os').system('true'), 'fortran_order': False, 'shape': (1,)}\n",
+                 b"\0"),
+])
+def test_forged_npy_headers_are_protocol_errors(payload: dict) -> None:
+    with pytest.raises(ProtocolError):
+        _decode(payload)
+
+
 def test_deep_nesting_and_bad_frames() -> None:
     deep: object = 1
     for _ in range(values.MAX_DEPTH + 5):
