@@ -7,11 +7,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reference.ising import (
     COURSE_SCAN_TEMPERATURES,
     COURSE_TRAIN_TEMPERATURES,
     T_CRITICAL,
+    _neighbour_sum,
     course_dataset,
     crossing_temperatures,
 )
@@ -48,3 +51,16 @@ def test_crossings_by_linear_interpolation():
     assert crossing_temperatures(t, [0.9, 0.4, 0.6, 0.1]) == [1.8, 2.5, 3.2]
     assert crossing_temperatures(t, [0.9, 0.8, 0.7, 0.6]) == []
     assert crossing_temperatures(t, [0.9, 0.5, 0.3, 0.1]) == [2.0]
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=st.integers(1, 7), cols=st.integers(1, 7), dtype=st.sampled_from([np.int8, np.int64, np.float64]),
+       seed=st.integers(0, 2**32 - 1))
+def test_the_neighbour_sum_is_the_four_periodic_shifts(rows, cols, dtype, seed):
+    """The sweep's neighbour sum (written with slices for speed) is the four ``np.roll`` shifts,
+    for every lattice shape down to 1x1, where a site is its own neighbour."""
+    spins = np.random.default_rng(seed).choice(np.array([-1, 1]), size=(rows, cols)).astype(dtype)
+    rolled = sum(np.roll(spins, shift, axis) for shift in (1, -1) for axis in (0, 1))
+    got = _neighbour_sum(spins)
+    assert got.dtype == spins.dtype
+    np.testing.assert_array_equal(got, rolled)
