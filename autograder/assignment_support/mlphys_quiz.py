@@ -120,6 +120,11 @@ class Quiz:
         options = "\n".join(f"- **{letter}**&nbsp; {text}" for letter, text in q["options"].items())
         return f"### {q['title']}\n\n{q['prompt']}\n\n{options}\n"
 
+    def letters(self, qid: str | int) -> str:
+        """The letters of the question's options in this variant, e.g. ``"abcd"`` (what a
+        valid answer is, so the public check can say so)."""
+        return "".join(self._get(qid)["options"])
+
     def figure_png(self, qid: str | int) -> bytes | None:
         if self.variant is None:
             return None

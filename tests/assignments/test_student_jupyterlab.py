@@ -289,7 +289,7 @@ def test_a_quiz_answered_cell_by_cell_gets_full_marks(lab, built, tmp_path):
                 run_selected(page)
                 run_selected(page)
                 out = ran(page, i + 1)
-                assert f"{q}_answer must be one letter, a to h" in out
+                assert f"{q}_answer must be one of the letters a, b" in out
                 shot(page.locator(".jp-Notebook .jp-Cell").nth(i - 1), tmp_path, f"{QUIZ}-question-{q}.png")
                 first = False
             type_into(page, i, f'{q}_answer = "{letter}"')
