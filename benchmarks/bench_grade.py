@@ -3,9 +3,9 @@
 The same N submissions (default 20) are graded, in one run, three ways:
 
 * ``mlphys grade`` (the CLI, ``--jobs`` workers, default: the CPU count), ``--mlphys-rounds``
-  times (default 3), one round before each third of the ``otter run`` sequence, so that both
+  times (default 3), one round before each K-th of the ``otter run`` sequence, so that both
   see the same machine; its time is the median of the rounds (one batch takes half a minute,
-  and a single one moved by 10% between runs on a shared machine);
+  and on a busy shared machine a single one moved by up to 40% between runs);
 * ``otter run``, one process per submission, sequentially: what an instructor without Docker
   has to do (Otter's only Docker-free path);
 * bare ``nbclient`` execution of the same notebooks, no grading at all: the floor. It runs with
@@ -41,6 +41,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -214,8 +215,6 @@ def main() -> None:
         print(f"nbclient floor ({args.jobs} parallel): {t_floor:.1f} s", flush=True)
         cold_pairs: dict[str, list[float]] = {"fork_server": [], "cold": []}
         if args.cold_rounds > 0:
-            import statistics
-
             for k in range(args.cold_rounds):  # alternate the order: both see the same load
                 for fork in ((True, False) if k % 2 == 0 else (False, True)):
                     cold_pairs["fork_server" if fork else "cold"].append(
@@ -247,8 +246,6 @@ def main() -> None:
             print(f"otter run (sequential): {t_otter:.1f} s "
                   f"({t_otter / n:.1f} s per submission)", flush=True)
         if args.cold_rounds == 0:
-            import statistics
-
             t_ours = statistics.median(rounds)
             print(f"mlphys grade, median of {len(rounds)}: {t_ours:.1f} s", flush=True)
 
@@ -267,8 +264,6 @@ def main() -> None:
         "goals": {"throughput_vs_otter_run": ">= 10", "time_vs_nbclient_floor": "<= 1.5"},
     }
     if args.cold_rounds > 0:
-        import statistics
-
         t_cold = statistics.median(cold_pairs["cold"])
         result["fork_server_vs_cold_s"] = cold_pairs
         result["cold_start"] = {"mlphys_grade": round(t_cold, 2),
@@ -278,8 +273,6 @@ def main() -> None:
         print(f"fork server speed-up (median cold / median fork server): "
               f"{result['fork_server_speedup']}")
     if args.baseline is not None:
-        import statistics
-
         result["paired_with_baseline_s"] = paired
         result["vs_baseline"] = round(statistics.median(paired["now"])
                                       / statistics.median(paired["baseline"]), 3)

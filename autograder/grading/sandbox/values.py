@@ -210,7 +210,7 @@ def array_from_b64(text: Any) -> Any:
             raise ProtocolError(f"unsupported NPY version {version}")
         start = 8 + width
         header_length = int.from_bytes(raw[8:start], "little")
-        if len(raw) < start or header_length > MAX_NPY_HEADER or len(raw) < start + header_length:
+        if header_length > MAX_NPY_HEADER or len(raw) < start + header_length:
             raise ProtocolError("NPY header is cut short or too long")
         shape, fortran, dtype = _npy_header(raw[:start + header_length])
         count = 1
